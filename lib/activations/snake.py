@@ -1,0 +1,78 @@
+"""Snake (Ziyin, Hartwig & Ueda, NeurIPS 2020)."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from lib.activations.base import add_parameter, broadcast_to_input, feature_shape
+from lib.activations.registry import register
+
+
+def snake_moments(a: float) -> tuple[float, float]:
+    """E[Snake_a(x)^2] and E[Snake_a'(x)^2] for x ~ N(0, 1).
+
+    sin^4 = (3 - 4 cos 2ax + cos 4ax)/8 and E[cos(tx)] = e^{-t^2/2} give
+    E[f^2] = 1 + (3 - 4 e^{-2a^2} + e^{-8a^2}) / (8 a^2); with f' = 1 + sin 2ax,
+    E[f'^2] = 1 + (1 - e^{-8a^2}) / 2 (-> 1.5 for large a).
+    """
+    a2 = a * a
+    forward = 1.0 + (3.0 - 4.0 * math.exp(-2.0 * a2) + math.exp(-8.0 * a2)) / (8.0 * a2)
+    backward = 1.0 + (1.0 - math.exp(-8.0 * a2)) / 2.0
+    return forward, backward
+
+
+def snake_variance(a: float) -> float:
+    """Var[Snake_a(x)], x ~ N(0,1): 1 + (1 + e^{-8a^2} - 2 e^{-4a^2}) / (8 a^2) (SPEC §1)."""
+    a2 = a * a
+    return 1.0 + (1.0 + math.exp(-8.0 * a2) - 2.0 * math.exp(-4.0 * a2)) / (8.0 * a2)
+
+
+def sin_squared_over(x: Tensor, a: Tensor) -> Tensor:
+    """sin^2(a x) / a, written as sin(a x) * x * sinc(a x / pi).
+
+    Equal to sin^2(ax)/a for a != 0, continuous through a = 0 (where it is 0) and
+    defined for a < 0, so a learnable `a` that an optimiser step pushes to or
+    below zero gives finite values and gradients instead of 0/0.
+    """
+    ax = a * x
+    return torch.sin(ax) * x * torch.sinc(ax / math.pi)
+
+
+@register("snake", label="Snake", formula=r"x + \frac{\sin^2(a x)}{a}", family="periodic",
+          recovers={"identity (limit)": {"a": 0.0}, "x + sin²x": {"a": 1.0}},
+          second_moments=snake_moments)
+class Snake(nn.Module):
+    r"""Snake: :math:`f(x) = x + \sin^2(a x)/a`, with :math:`f'(x) = 1 + \sin(2ax) \in [0, 2]`.
+
+    Monotone, asymptotically linear and periodic with period :math:`\pi/a` around
+    the identity. Ziyin, Hartwig & Ueda, "Neural networks fail to learn periodic
+    functions and how to fix it", NeurIPS 2020.
+
+    Args:
+        a: frequency, > 0. ``a -> 0`` tends to the identity; ``a = 1`` is x + sin^2 x.
+        learnable: train ``a`` (one scalar, or one per feature with ``num_features``).
+        num_features: one ``a`` per feature along ``feature_dim`` (int), or per element (tuple).
+        feature_dim: the input dimension the per-feature ``a`` runs along (1 for (N, F)
+            and (N, C, H, W); -1 for (B, T, C)).
+
+    A learnable ``a`` may reach 0 or turn negative during training: the value stays
+    finite (see :func:`sin_squared_over`), and a < 0 gives x - sin^2(|a|x)/|a|.
+    """
+
+    def __init__(self, a: float = 1.0, learnable: bool = False,
+                 num_features: int | tuple[int, ...] | None = None, feature_dim: int = 1):
+        super().__init__()
+        if not (isinstance(a, (int, float)) and math.isfinite(a) and a > 0):
+            raise ValueError(f"Snake needs a finite a > 0, got a={a!r}")
+        self.feature_dim = feature_dim
+        add_parameter(self, "a", float(a), shape=feature_shape(num_features), learnable=learnable)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + sin_squared_over(x, broadcast_to_input(self.a, x, self.feature_dim))
+
+    def extra_repr(self) -> str:
+        kind = "learnable" if isinstance(self.a, nn.Parameter) else "fixed"
+        value = f"{self.a.item():g}" if self.a.dim() == 0 else f"shape={tuple(self.a.shape)}"
+        return f"a={value} ({kind})"

@@ -1,0 +1,160 @@
+"""Stage the book, execute its notebook chapters with papermill, and cache the results.
+
+A chapter is re-executed only when its notebook, its parameters, the profile or
+the `lib` sources changed (a content hash); `fresh=True` ignores the cache.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+import lib
+from lib.runner.errors import RunnerError
+from lib.runner.params import declared_parameters
+from lib.runner.toc import Page
+
+KERNEL = "python3"
+STAGED_ITEMS = ("book", "_config.yml", "_toc.yml")
+IGNORED = shutil.ignore_patterns("_build", ".ipynb_checkpoints", "__pycache__", "profiles")
+
+
+@dataclass
+class ChapterRun:
+    """What happened to one chapter in this build."""
+
+    name: str
+    status: str                    # "executed", "reused" or "failed"
+    seconds: float                 # execution time (of the cached run when reused)
+    parameters: dict[str, Any] = field(default_factory=dict)   # the overrides passed to papermill
+
+
+def lib_sources_hash() -> str:
+    """SHA-256 over every .py file of the `lib` package (path and bytes)."""
+    package = Path(lib.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def cache_key(page: Page, parameters: dict[str, Any], profile: str, lib_hash: str) -> str:
+    digest = hashlib.sha256()
+    digest.update(page.path.read_bytes())
+    digest.update(json.dumps(parameters, sort_keys=True, default=repr).encode())
+    digest.update(profile.encode())
+    digest.update(lib_hash.encode())
+    digest.update(KERNEL.encode())
+    return digest.hexdigest()
+
+
+def stage(root: Path, stage_dir: Path) -> None:
+    """A fresh copy of the book's sources in `stage_dir` (the sources are never executed in place)."""
+    if stage_dir.exists():
+        shutil.rmtree(stage_dir)
+    stage_dir.mkdir(parents=True)
+    for item in STAGED_ITEMS:
+        source = root / item
+        if source.is_dir():
+            shutil.copytree(source, stage_dir / item, ignore=IGNORED)
+        elif source.is_file():
+            shutil.copy2(source, stage_dir / item)
+
+
+def _run_info_cell(page: Page, record: dict) -> nbformat.NotebookNode:
+    """A collapsed note at the top of the page: how and with which parameters it was executed."""
+    declared = declared_parameters(page)
+    overrides = record["parameters"]
+    lines = []
+    for name, d in declared.items():
+        value = repr(overrides[name]) if name in overrides else d.default
+        mark = " (override)" if name in overrides else ""
+        lines.append(f"- `{name} = {value}`{mark}")
+    rerun = " ".join(f"--set {page.name}.{k}={v!r}" for k, v in overrides.items())
+    text = "\n".join([
+        "```{admonition} How this page was computed",
+        ":class: dropdown note",
+        f"Executed with profile **{record['profile']}** in {record['seconds']:.1f} s on "
+        f"{record['finished'][:19].replace('T', ' ')} UTC (`lib` sources {record['lib_hash'][:10]}).",
+        "Parameters:",
+        "",
+        *lines,
+        "",
+        f"Rerun: `python -m lib build --profile {record['profile']} --chapter {page.name}"
+        + (f" {rerun}" if rerun else "") + "`",
+        "```",
+    ])
+    cell = nbformat.v4.new_markdown_cell(text)
+    cell.metadata["tags"] = ["run-info"]
+    return cell
+
+
+def _insert_run_info(nb: nbformat.NotebookNode, cell: nbformat.NotebookNode) -> None:
+    """Put the run-info note right after the title cell (the first markdown cell)."""
+    nb.cells = [c for c in nb.cells if "run-info" not in c.metadata.get("tags", [])]
+    first_md = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"), -1)
+    nb.cells.insert(first_md + 1, cell)
+
+
+def _failure_message(page: Page, err: Exception, saved: Path) -> str:
+    cell = getattr(err, "cell_index", None)
+    source = (getattr(err, "source", "") or "").strip().splitlines()
+    first = source[0] if source else ""
+    ename, evalue = getattr(err, "ename", type(err).__name__), getattr(err, "evalue", str(err))
+    where = f"cell {cell} (`{first[:80]}`)" if cell is not None else "before any cell ran"
+    return (f"chapter {page.name!r} failed in {where}: {ename}: {evalue}\n"
+            f"  the partly executed notebook is at {saved}")
+
+
+def execute_chapter(page: Page, parameters: dict[str, Any], profile: str, lib_hash: str,
+                    stage_dir: Path, cache_dir: Path, root: Path, fresh: bool, progress: bool) -> ChapterRun:
+    """Execute one notebook chapter in the stage (or reuse its cached result) and put the result there."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    staged = stage_dir / page.path.relative_to(root)
+    key = cache_key(page, parameters, profile, lib_hash)
+    cached_nb, cached_meta = cache_dir / f"{page.name}.ipynb", cache_dir / f"{page.name}.json"
+    if not fresh and cached_nb.is_file() and cached_meta.is_file():
+        record = json.loads(cached_meta.read_text())
+        if record.get("key") == key:
+            shutil.copy2(cached_nb, staged)
+            return ChapterRun(page.name, "reused", record["seconds"], parameters)
+
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    running = cache_dir / f"{page.name}.running.ipynb"
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(staged), str(running), parameters=parameters, kernel_name=KERNEL,
+            cwd=str(staged.parent), progress_bar=progress, log_output=False,
+        )
+    except PapermillExecutionError as err:
+        failed = cache_dir / f"{page.name}.failed.ipynb"
+        running.replace(failed) if running.exists() else None
+        raise RunnerError(_failure_message(page, err, failed), exit_code=1) from None
+    except Exception as err:  # kernel died, kernel missing, ...
+        raise RunnerError(f"chapter {page.name!r} could not be executed: {type(err).__name__}: {err}",
+                          exit_code=1) from None
+    seconds = time.perf_counter() - start
+    record = {"key": key, "chapter": page.name, "profile": profile, "parameters": parameters,
+              "seconds": seconds, "lib_hash": lib_hash,
+              "finished": datetime.now(timezone.utc).isoformat()}
+    nb = nbformat.read(running, as_version=4)
+    # Saved widget state makes the page fetch the widget manager from a CDN; widgets need
+    # a live kernel anyway, so chapters show them only in live notebooks.
+    nb.metadata.pop("widgets", None)
+    _insert_run_info(nb, _run_info_cell(page, record))
+    nbformat.write(nb, running)
+    running.replace(cached_nb)
+    cached_meta.write_text(json.dumps(record, indent=2, default=repr))
+    shutil.copy2(cached_nb, staged)
+    return ChapterRun(page.name, "executed", seconds, parameters)
