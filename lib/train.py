@@ -67,7 +67,8 @@ def make_optimizer(model: nn.Module, name: str = "adam", lr: float = 1e-3,
     return OPTIMIZERS[name]([g for g in groups if g["params"]], lr=lr, **kwargs)
 
 
-def _batches(n: int, batch_size: int | None, generator: torch.Generator | None) -> list[Tensor | slice]:
+def batch_indices(n: int, batch_size: int | None, generator: torch.Generator | None) -> list[Tensor | slice]:
+    """One epoch's mini-batches as index tensors in a seeded random order (one slice for full batch)."""
     if batch_size is None or batch_size >= n:
         return [slice(None)]
     order = torch.randperm(n, generator=generator)
@@ -141,7 +142,7 @@ def train(model: nn.Module, train_data: tuple[Tensor, Tensor], *, epochs: int,
     model.train()
     for epoch in bar:
         running, count = 0.0, 0
-        for index in _batches(len(x), batch_size, generator):
+        for index in batch_indices(len(x), batch_size, generator):
             xb, yb = x[index], y[index]
             optimizer.zero_grad(set_to_none=True)
             batch_loss = loss_fn(model(xb), yb)
