@@ -188,7 +188,7 @@ def train_ensemble(ensemble: Ensemble, train_data: tuple[Tensor, Tensor], *, epo
     A member whose loss is not finite is frozen and marked in `diverged_at`.
     """
     from lib.seeding import device as default_device
-    from lib.train import batch_indices
+    from lib.train import batch_indices, check_eval_names
 
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; choose from {', '.join(LOSSES)}")
@@ -200,6 +200,7 @@ def train_ensemble(ensemble: Ensemble, train_data: tuple[Tensor, Tensor], *, epo
         raise ValueError(f"lr must be a positive number, got {lr}")
     if eval_every < 1 or record_every < 1:
         raise ValueError("eval_every and record_every must be >= 1")
+    check_eval_names(eval_data)
     x, y = train_data
     if len(x) != len(y) or len(x) == 0:
         raise ValueError(f"train_data must be two non-empty tensors of equal length, got {len(x)} and {len(y)}")

@@ -67,6 +67,13 @@ def make_optimizer(model: nn.Module, name: str = "adam", lr: float = 1e-3,
     return OPTIMIZERS[name]([g for g in groups if g["params"]], lr=lr, **kwargs)
 
 
+def check_eval_names(eval_data: Mapping | None) -> None:
+    """Evaluation sets name metrics `{set}_loss`; a set called "train" would overwrite `train_loss`."""
+    if eval_data and "train" in eval_data:
+        raise ValueError('an evaluation set may not be called "train" (its metrics would overwrite '
+                         'train_loss); call it e.g. "train_eval"')
+
+
 def batch_indices(n: int, batch_size: int | None, generator: torch.Generator | None) -> list[Tensor | slice]:
     """One epoch's mini-batches as index tensors in a seeded random order (one slice for full batch)."""
     if batch_size is None or batch_size >= n:
@@ -122,6 +129,7 @@ def train(model: nn.Module, train_data: tuple[Tensor, Tensor], *, epochs: int,
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
     if eval_every < 1:
         raise ValueError(f"eval_every must be >= 1, got {eval_every}")
+    check_eval_names(eval_data)
     x, y = train_data
     if len(x) != len(y) or len(x) == 0:
         raise ValueError(f"train_data must be two non-empty tensors of equal length, got {len(x)} and {len(y)}")

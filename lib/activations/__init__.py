@@ -3,7 +3,7 @@
 >>> from lib import activations
 >>> act = activations.get("snake", a=30.0, learnable=True, num_features=512)
 >>> activations.spec("snake").recovers
-{'identity (limit)': {'a': 0.0}, 'x + sin²x': {'a': 1.0}}
+{'x + sin²x': {'a': 1.0}}
 
 Each family lives in its own module and registers itself on import; add a new
 family's module to `FAMILY_MODULES`.

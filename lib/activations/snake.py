@@ -41,7 +41,7 @@ def sin_squared_over(x: Tensor, a: Tensor) -> Tensor:
 
 
 @register("snake", label="Snake", formula=r"x + \frac{\sin^2(a x)}{a}", family="periodic",
-          recovers={"identity (limit)": {"a": 0.0}, "x + sin²x": {"a": 1.0}},
+          recovers={"x + sin²x": {"a": 1.0}},
           second_moments=snake_moments)
 class Snake(nn.Module):
     r"""Snake: :math:`f(x) = x + \sin^2(a x)/a`, with :math:`f'(x) = 1 + \sin(2ax) \in [0, 2]`.
