@@ -105,3 +105,17 @@ def test_offline_player_replaces_every_icon_of_matplotlibs_template():
 
     page = offline_player(JS_INCLUDE + STYLE_INCLUDE + DISPLAY_TEMPLATE)
     assert "maxcdn" not in page and 'class="fa' not in page
+
+
+def test_book_extension_drops_repeated_scripts_only():
+    from sphinx.builders.html._assets import _JavaScript
+
+    from lib.book_extension import drop_duplicate_scripts
+
+    scripts = [_JavaScript("_static/a.js"), _JavaScript(None, body="const X = 1"),
+               _JavaScript("", body="const X = 1"), _JavaScript("", body="const Y = 2"), _JavaScript("_static/a.js")]
+    context = {"script_files": scripts}
+    drop_duplicate_scripts(None, "page", "page.html", context, None)
+    assert [(s.filename or "", s.attributes.get("body")) for s in context["script_files"]] == [
+        ("_static/a.js", None), ("", "const X = 1"), ("", "const Y = 2")]
+    assert context["script_files"] is scripts                 # edited in place: Sphinx keeps this list

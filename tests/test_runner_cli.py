@@ -1,0 +1,160 @@
+"""The runner end to end on a tiny throwaway book: caching, failures, previews, fast errors."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tests.test_runner_params import write_notebook
+
+pytestmark = pytest.mark.slow
+
+
+def run(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lib", "build", "--root", str(root), "--no-progress", *args],
+                          capture_output=True, text=True)
+
+
+@pytest.fixture
+def book(tmp_path):
+    (tmp_path / "_config.yml").write_text(textwrap.dedent("""
+        title: Tiny
+        only_build_toc_files: true
+        execute:
+          execute_notebooks: "off"
+    """))
+    (tmp_path / "_toc.yml").write_text(textwrap.dedent("""
+        format: jb-book
+        root: book/intro
+        chapters:
+          - file: book/alpha
+          - file: book/beta
+    """))
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "intro.md").write_text("# Tiny book\n")
+    (tmp_path / "book" / "profiles").mkdir()
+    (tmp_path / "book" / "profiles" / "quick.yaml").write_text("alpha:\n  n: 2\n")
+    write_notebook(tmp_path / "book" / "alpha.ipynb", "n: int = 3  # a count", "print('alpha', n * 2)")
+    write_notebook(tmp_path / "book" / "beta.ipynb", "label: str = 'b'", "print('beta', label)")
+    return tmp_path
+
+
+def text_of(html: str) -> str:
+    """The page's text: tags removed, white space folded."""
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
+def statuses(result: subprocess.CompletedProcess) -> dict[str, str]:
+    rows = [line.split() for line in result.stdout.splitlines()]
+    return {r[0]: r[1] for r in rows if len(r) >= 3 and r[1] in ("executed", "reused")}
+
+
+def test_build_cache_edit_and_fresh(book):
+    first = run(book, "--profile", "quick")
+    assert first.returncode == 0, first.stderr
+    assert statuses(first) == {"alpha": "executed", "beta": "executed"}
+    html = book / "_build" / "html"
+    page = text_of((html / "book" / "alpha.html").read_text())
+    assert "alpha 4" in page                                     # the quick override n=2 took effect
+    assert "How this page was computed" in page and "n = 2" in page and "(override)" in page
+
+    executed = nbformat.read(book / "_build" / "executed" / "alpha.ipynb", as_version=4)
+    assert executed.metadata.papermill.parameters == {"n": 2}
+    assert executed.metadata.papermill.duration > 0
+    record = json.loads((book / "_build" / "executed" / "alpha.json").read_text())
+    assert record["parameters"] == {"n": 2} and record["profile"] == "quick" and record["seconds"] > 0
+    # the sources are never executed in place
+    assert not nbformat.read(book / "book" / "alpha.ipynb", as_version=4).cells[2].outputs
+
+    again = run(book, "--profile", "quick")
+    assert statuses(again) == {"alpha": "reused", "beta": "reused"}
+
+    beta = book / "book" / "beta.ipynb"
+    nb = nbformat.read(beta, as_version=4)
+    nb.cells[2].source = "print('beta edited', label)"
+    nbformat.write(nb, beta)
+    edited = run(book, "--profile", "quick")
+    assert statuses(edited) == {"alpha": "reused", "beta": "executed"}
+    assert "beta edited b" in (html / "book" / "beta.html").read_text()
+
+    other_params = run(book, "--profile", "quick", "--set", "alpha.n=5")
+    assert statuses(other_params) == {"alpha": "executed", "beta": "reused"}
+    assert "alpha 10" in (html / "book" / "alpha.html").read_text()
+
+    fresh = run(book, "--profile", "quick", "--fresh")
+    assert statuses(fresh) == {"alpha": "executed", "beta": "executed"}
+    assert "chapter" in fresh.stdout and "seconds" in fresh.stdout   # the timing table
+
+
+def test_failing_chapter_names_cell_and_error_and_keeps_the_old_html(book):
+    assert run(book).returncode == 0
+    html = book / "_build" / "html"
+    marker = html / "book" / "alpha.html"
+    before = marker.read_text()
+
+    write_notebook(book / "book" / "alpha.ipynb", "n: int = 3", "raise ValueError('deliberate failure')")
+    failed = run(book)
+    assert failed.returncode == 1
+    assert "chapter 'alpha' failed in cell 2" in failed.stderr
+    assert "ValueError: deliberate failure" in failed.stderr
+    assert marker.read_text() == before                          # the previous book is untouched
+    assert (book / "_build" / "executed" / "alpha.failed.ipynb").is_file()
+
+
+def test_broken_html_build_keeps_the_old_html(book):
+    assert run(book).returncode == 0
+    index = (book / "_build" / "html" / "index.html").read_text()
+    (book / "book" / "intro.md").write_text("# Tiny book\n\n{doc}`no-such-page`\n")  # a warning -> error
+    failed = run(book)
+    assert failed.returncode == 1 and "jupyter-book build failed" in failed.stderr
+    assert (book / "_build" / "html" / "index.html").read_text() == index
+
+
+def test_chapter_preview_leaves_the_whole_book_alone(book):
+    preview = run(book, "--chapter", "beta")
+    assert preview.returncode == 0, preview.stderr
+    assert statuses(preview) == {"beta": "executed"}
+    assert (book / "_build" / "chapters" / "html" / "book" / "beta.html").is_file()
+    assert not (book / "_build" / "chapters" / "html" / "book" / "alpha.html").exists()
+    assert not (book / "_build" / "html").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--set", "alpha.m=1"], "chapter 'alpha' has no parameter 'm'; valid parameters: n: int"),
+    (["--set", "alpha.n=1.5"], "chapter 'alpha', parameter 'n': expected int"),
+    (["--set", "gamma.n=1"], "unknown chapter 'gamma'"),
+    (["--chapter", "gamma"], "unknown chapter(s) gamma; chapters: alpha, beta"),
+    (["--profile", "fast"], "unknown profile 'fast'; available: full, quick"),
+    (["--set", "n=1"], "expected CHAPTER.PARAM=VALUE"),
+])
+def test_bad_input_fails_fast_before_anything_executes(book, args, message):
+    start = time.perf_counter()
+    result = run(book, *args)
+    elapsed = time.perf_counter() - start
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert not (book / "_build").exists()                        # nothing staged, nothing executed
+    assert elapsed < 10
+
+
+def test_a_mistyped_override_of_the_real_book_fails_fast(root):
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "lib", "build", "--set", "gallery.mc_sample=10"],
+                            cwd=root, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "valid parameters: mc_samples: int" in result.stderr
+    assert time.perf_counter() - start < 10
+
+
+def test_params_command_lists_parameters_and_profile_values(book):
+    result = subprocess.run([sys.executable, "-m", "lib", "params", "--profile", "quick", "--root", str(book)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0
+    assert "n: int = 3   [quick: 2]   # a count" in result.stdout
