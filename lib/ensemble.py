@@ -31,7 +31,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from tqdm import tqdm
 
 from lib.seeding import seed_everything
-from lib.train import LOSSES, OPTIMIZERS
+from lib.train import LOSSES, OPTIMIZERS, batch_indices, check_run, place
 
 
 class Ensemble(nn.Module):
@@ -187,28 +187,15 @@ def train_ensemble(ensemble: Ensemble, train_data: tuple[Tensor, Tensor], *, epo
     the first batch; it returns tensors with a leading member dimension to keep.
     A member whose loss is not finite is frozen and marked in `diverged_at`.
     """
-    from lib.seeding import device as default_device
-    from lib.train import batch_indices, check_eval_names
-
-    if loss not in LOSSES:
-        raise ValueError(f"unknown loss {loss!r}; choose from {', '.join(LOSSES)}")
+    check_run(train_data, loss=loss, epochs=epochs, eval_every=eval_every, eval_data=eval_data)
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimiser {optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
     if not (lr > 0 and math.isfinite(lr)):
         raise ValueError(f"lr must be a positive number, got {lr}")
-    if eval_every < 1 or record_every < 1:
-        raise ValueError("eval_every and record_every must be >= 1")
-    check_eval_names(eval_data)
-    x, y = train_data
-    if len(x) != len(y) or len(x) == 0:
-        raise ValueError(f"train_data must be two non-empty tensors of equal length, got {len(x)} and {len(y)}")
-
-    dev = torch.device(device) if device is not None else default_device()
+    if record_every < 1:
+        raise ValueError(f"record_every must be >= 1, got {record_every}")
+    dev, x, y, evals = place(train_data, eval_data, device)
     ensemble.to(dev)
-    x, y = x.to(dev), y.to(dev)
-    evals = {k: (ex.to(dev), ey.to(dev)) for k, (ex, ey) in (eval_data or {}).items()}
     params = list(ensemble.stacked.values())
     kwargs = {"momentum": momentum} if optimizer == "sgd" else {}
     opt = OPTIMIZERS[optimizer](params, lr=lr, **kwargs)

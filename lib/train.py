@@ -67,11 +67,31 @@ def make_optimizer(model: nn.Module, name: str = "adam", lr: float = 1e-3,
     return OPTIMIZERS[name]([g for g in groups if g["params"]], lr=lr, **kwargs)
 
 
-def check_eval_names(eval_data: Mapping | None) -> None:
-    """Evaluation sets name metrics `{set}_loss`; a set called "train" would overwrite `train_loss`."""
+def check_run(train_data: tuple[Tensor, Tensor], *, loss: str, epochs: int, eval_every: int,
+              eval_data: Mapping | None) -> None:
+    """The checks every training loop makes before any work starts."""
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; choose from {', '.join(LOSSES)}")
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
+        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    if eval_every < 1:
+        raise ValueError(f"eval_every must be >= 1, got {eval_every}")
     if eval_data and "train" in eval_data:
+        # evaluation sets name their metrics `{set}_loss`: "train" would overwrite train_loss
         raise ValueError('an evaluation set may not be called "train" (its metrics would overwrite '
                          'train_loss); call it e.g. "train_eval"')
+    x, y = train_data
+    if len(x) != len(y) or len(x) == 0:
+        raise ValueError(f"train_data must be two non-empty tensors of equal length, got {len(x)} and {len(y)}")
+
+
+def place(train_data: tuple[Tensor, Tensor], eval_data: Mapping[str, tuple[Tensor, Tensor]] | None,
+          device: torch.device | str | None):
+    """The device to train on (default `lib.device()`) and the data moved there."""
+    dev = torch.device(device) if device is not None else default_device()
+    x, y = (t.to(dev) for t in train_data)
+    evals = {name: (ex.to(dev), ey.to(dev)) for name, (ex, ey) in (eval_data or {}).items()}
+    return dev, x, y, evals
 
 
 def batch_indices(n: int, batch_size: int | None, generator: torch.Generator | None) -> list[Tensor | slice]:
@@ -123,20 +143,9 @@ def train(model: nn.Module, train_data: tuple[Tensor, Tensor], *, epochs: int,
 
     A non-finite training loss raises FloatingPointError naming the epoch.
     """
-    if loss not in LOSSES:
-        raise ValueError(f"unknown loss {loss!r}; choose from {', '.join(LOSSES)}")
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
-    if eval_every < 1:
-        raise ValueError(f"eval_every must be >= 1, got {eval_every}")
-    check_eval_names(eval_data)
-    x, y = train_data
-    if len(x) != len(y) or len(x) == 0:
-        raise ValueError(f"train_data must be two non-empty tensors of equal length, got {len(x)} and {len(y)}")
-    dev = torch.device(device) if device is not None else default_device()
+    check_run(train_data, loss=loss, epochs=epochs, eval_every=eval_every, eval_data=eval_data)
+    dev, x, y, evals = place(train_data, eval_data, device)
     model.to(dev)
-    x, y = x.to(dev), y.to(dev)
-    evals = {name: (ex.to(dev), ey.to(dev)) for name, (ex, ey) in (eval_data or {}).items()}
     optimizer = optimizer or make_optimizer(model, "adam", lr)
     loss_fn = LOSSES[loss]
     generator = torch.Generator().manual_seed(seed)
