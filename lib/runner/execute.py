@@ -139,7 +139,8 @@ def execute_chapter(page: Page, parameters: dict[str, Any], profile: str, lib_ha
         )
     except PapermillExecutionError as err:
         failed = cache_dir / f"{page.name}.failed.ipynb"
-        running.replace(failed) if running.exists() else None
+        if running.exists():
+            running.replace(failed)
         raise RunnerError(_failure_message(page, err, failed), exit_code=1) from None
     except Exception as err:  # kernel died, kernel missing, ...
         raise RunnerError(f"chapter {page.name!r} could not be executed: {type(err).__name__}: {err}",
