@@ -1,0 +1,548 @@
+"""Swarms of small networks, trained all at once.
+
+Vocabulary of the original `swarm` package (Nayyar, Morrison & Jelliffe, 2020):
+a **bee** is one training run; a **swarm** is bees trained identically except for
+their random start; a **hive** is a set of swarms with some parameter varied.
+
+- `make_sweep_paramsets` / `make_combo_paramsets` build a hive's parameter sets
+  (Cartesian product of sweeps, zipped "combos");
+- `hive_trainer(bee, param_list, num_bees, seed, fields)` trains one swarm per
+  parameter set and returns a list of dicts: the parameters plus arrays
+  ``[bee, epoch, ...]``;
+- `default_train` is the original's default regime (1-input MLP, PyTorch
+  default init, full-batch SGD with momentum on MSE, recording the prediction
+  and the loss *before* each update), trained as one vectorised program;
+  `default_train.one_bee` is the same regime for one bee, the original's way;
+- `first_below`, `stays_below` and `tidy_rows` summarise the results.
+
+Seeding follows the original: every swarm of a hive restarts from the same
+seed and builds its bees one after another from that RNG stream, so a bee's
+start does not depend on whether the swarm is trained bee by bee or at once.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from lib import activations
+from lib.ensemble import Ensemble, member_losses, train_ensemble
+from lib.models import MLP
+from lib.seeding import seed_everything
+
+__all__ = [
+    "make_sweep_paramsets", "make_combo_paramsets", "hive_trainer", "DefaultTrain", "default_train",
+    "BatchedMLP", "first_below", "stays_below", "tidy_rows", "value_label", "kink_positions",
+]
+
+
+# ----------------------------------------------------------------------------- parameter sets
+
+def _merge(*dicts: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge dicts, refusing to let one overwrite a key of another (as the original does)."""
+    merged: dict[str, Any] = {}
+    for d in dicts:
+        clash = merged.keys() & d.keys()
+        if clash:
+            raise ValueError(f"parameter(s) {', '.join(sorted(clash))} given twice")
+        merged.update(d)
+    return merged
+
+
+def _check_sequence(name: str, values: Any) -> None:
+    if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, (Sequence, np.ndarray, torch.Tensor)):
+        raise TypeError(f"sweep {name!r} must be a list or tuple of values, got {type(values).__name__}")
+
+
+def make_sweep_paramsets(static: Mapping[str, Any], **sweeps: Sequence) -> list[dict[str, Any]]:
+    """Every combination of the sweep values (the first keyword varies slowest), each merged with `static`.
+
+    >>> make_sweep_paramsets({"hidden": 1}, width=[1, 3], lr=[0.1])
+    [{'hidden': 1, 'width': 1, 'lr': 0.1}, {'hidden': 1, 'width': 3, 'lr': 0.1}]
+
+    A key in both `static` and the sweeps is an error.
+    """
+    for name, values in sweeps.items():
+        _check_sequence(name, values)
+    _merge(static, dict.fromkeys(sweeps))  # fail on a clash even when a sweep is empty
+    return [_merge(static, dict(zip(sweeps, combo))) for combo in itertools.product(*sweeps.values())]
+
+
+def _slices(combo: Mapping[str, Sequence]) -> list[dict[str, Any]]:
+    """{"a": [1, 2], "b": [3, 4]} -> [{"a": 1, "b": 3}, {"a": 2, "b": 4}]."""
+    for name, values in combo.items():
+        _check_sequence(name, values)
+    lengths = {name: len(values) for name, values in combo.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"the lists of a combo must have equal lengths, got {lengths}")
+    n = next(iter(lengths.values()))
+    return [{name: values[i] for name, values in combo.items()} for i in range(n)]
+
+
+def make_combo_paramsets(static: Mapping[str, Any], *combos: Mapping[str, Sequence],
+                         **sweeps: Sequence) -> list[dict[str, Any]]:
+    """Parameter sets where the lists inside each combo vary together (zipped), crossed with the sweeps.
+
+    Combos vary slowest (in the order given), then the sweeps as in `make_sweep_paramsets`.
+    Empty combos are ignored; unequal lengths inside a combo and keys given twice are errors.
+
+    >>> make_combo_paramsets({}, {"lr": [0.1, 0.2], "momentum": [0.9, 0.5]}, width=[1, 3])[:2]
+    [{'lr': 0.1, 'momentum': 0.9, 'width': 1}, {'lr': 0.1, 'momentum': 0.9, 'width': 3}]
+    """
+    combos = [c for c in combos if c]
+    keys = [static.keys(), *[c.keys() for c in combos], sweeps.keys()]
+    _merge(*[dict.fromkeys(k) for k in keys])
+    sliced = [_slices(c) for c in combos]
+    return [p for parts in itertools.product(*sliced) for p in make_sweep_paramsets(_merge(static, *parts), **sweeps)]
+
+
+# ----------------------------------------------------------------------------- the bee's network
+
+def activation_factory(activation: Any, activation_params: Mapping[str, Any] | None = None) -> Callable[[int], nn.Module]:
+    """`width -> module` from a registry name, an nn.Module class (the original passed ``nn.ReLU``) or a factory."""
+    if isinstance(activation, str):
+        spec = activations.spec(activation)  # unknown names fail here, with suggestions
+        params = dict(activation_params or {})
+        spec.check_arguments({k: v for k, v in params.items() if k != "per_feature"})
+        per_feature = params.pop("per_feature", False)
+        return lambda width: activations.get(activation, **params, **({"num_features": width} if per_feature else {}))
+    if activation_params:
+        raise ValueError("activation_params only apply to a registry name")
+    if isinstance(activation, type) and issubclass(activation, nn.Module):
+        return lambda width: activation()
+    if callable(activation):
+        return activation
+    raise TypeError(f"activation must be a registry name, an nn.Module class or a factory, got {activation!r}")
+
+
+def value_label(value: Any) -> str:
+    """How a parameter value is shown: class names for classes, registry labels for names."""
+    if isinstance(value, type):
+        return value.__name__
+    if isinstance(value, str) and value in activations.names():
+        return activations.spec(value).label
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _as_column(t: Any, name: str, dtype: torch.dtype) -> Tensor:
+    t = torch.as_tensor(t, dtype=dtype)
+    if t.dim() == 1:
+        t = t.unsqueeze(1)
+    if t.dim() != 2 or t.shape[1] != 1:
+        raise ValueError(f"{name} must have shape (N,) or (N, 1), got {tuple(t.shape)}")
+    return t
+
+
+class BatchedMLP(nn.Module):
+    """`n` MLPs with stacked weights, evaluated with batched matrix products.
+
+    Built from an `Ensemble` of `lib.models.MLP` (so every member starts exactly
+    where its lone copy would); its activations must have no parameters of their
+    own (fixed scalars in buffers are fine), since one module is shared by all
+    members. Faster than ``vmap(functional_call)`` for very small networks,
+    where the per-call overhead of vmap dominates.
+    """
+
+    def __init__(self, ensemble: Ensemble):
+        super().__init__()
+        template = ensemble.template
+        if not isinstance(template, MLP):
+            raise TypeError("BatchedMLP needs an Ensemble of lib.models.MLP")
+        params = ensemble.params()
+        depth = len(template.hidden_layers)
+        self.weights = nn.ParameterList(
+            [nn.Parameter(params[f"hidden_layers.{i}.weight"].detach().transpose(1, 2).clone()) for i in range(depth)]
+            + [nn.Parameter(params["head.weight"].detach().transpose(1, 2).clone())])
+        self.biases = nn.ParameterList(
+            [nn.Parameter(params[f"hidden_layers.{i}.bias"].detach().unsqueeze(1).clone()) for i in range(depth)]
+            + [nn.Parameter(params["head.bias"].detach().unsqueeze(1).clone())])
+        # Rebuild the activations on the CPU from the template's buffers (the template lives on "meta").
+        if any(list(act.parameters()) for act in template.activations):
+            raise ValueError("BatchedMLP needs activations without learnable parameters; use the vmap engine")
+        acts = list(ensemble.member(0).activations)
+        for act in acts:
+            if any(b.dim() > 0 for b in act.buffers()):
+                raise ValueError("BatchedMLP needs activations whose fixed parameters are scalars")
+        self.acts = nn.ModuleList(acts)
+        self.size = ensemble.size
+
+    def features(self, x: Tensor) -> Tensor:
+        """x (N, in) -> last hidden layer of every member, (n, N, width)."""
+        first = True
+        h = x
+        for w, b, act in zip(self.weights[:-1], self.biases[:-1], self.acts):
+            if first and x.shape[1] == 1:
+                # one input: the layer is an outer product, cheaper elementwise than as a matrix product
+                h = act(torch.addcmul(b, x.unsqueeze(0), w))
+            elif first:
+                h = act(torch.baddbmm(b, x.unsqueeze(0).expand(self.size, *x.shape), w))
+            else:
+                h = act(torch.baddbmm(b, h, w))
+            first = False
+        return h
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.baddbmm(self.biases[-1], self.features(x), self.weights[-1])
+
+    def first_layer(self) -> tuple[Tensor, Tensor]:
+        """Weights (n, width) and biases (n, width) of the first layer (one input)."""
+        return self.weights[0][:, 0, :], self.biases[0][:, 0, :]
+
+
+def kink_positions(weight: Tensor, bias: Tensor) -> Tensor:
+    """Where each first-layer unit's pre-activation w x + b crosses zero: -b/w (inf where w = 0)."""
+    return -bias / weight
+
+
+# ----------------------------------------------------------------------------- the default regime
+
+ENGINES = ("auto", "batched", "vmap")
+
+
+class DefaultTrain:
+    """The original `default_train`: a 1-input, 1-output MLP trained full-batch with SGD + momentum on MSE.
+
+    Network: Linear(1, width), activation, [Linear(width, width), activation] x (hidden - 1),
+    Linear(width, 1), PyTorch's default initialisation. Each epoch records the
+    prediction and the loss *before* the update, so record 0 is the untrained
+    network and there are `num_epochs` records.
+
+    Fields: ``ypred`` (bee, epoch, N), ``loss`` (bee, epoch), ``kinks`` (bee, epoch, width):
+    the first layer's -b/w, where a ReLU unit has its kink.
+
+    Calling `swarm(num_bees, seed, **params)` trains a whole swarm as one program
+    (`engine`: ``"batched"`` stacked-weight matrix products, for activations
+    without learnable parameters; ``"vmap"`` `lib.ensemble`, for any activation;
+    ``"auto"`` picks the first that applies). `one_bee(**params)` is the same
+    regime for one network, a generator of (ypred, loss, kinks) per epoch, as
+    the original trains bees.
+    """
+
+    fields = ("ypred", "loss", "kinks")
+    defaults = {"hidden": 2, "width": 2, "activation": "relu", "activation_params": None,
+                "num_epochs": 200, "lr": 0.001, "momentum": 0.9}
+
+    def __init__(self, engine: str = "auto", dtype: torch.dtype = torch.float32, progress: bool = False):
+        if engine not in ENGINES:
+            raise ValueError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
+        self.engine = engine
+        self.dtype = dtype
+        self.progress = progress
+
+    def with_engine(self, engine: str) -> "DefaultTrain":
+        return DefaultTrain(engine, self.dtype, self.progress)
+
+    # -- checks before any work
+    def resolve(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        unknown = set(params) - set(self.defaults) - {"x", "y"}
+        if unknown:
+            raise TypeError(f"default_train has no parameter(s) {', '.join(sorted(unknown))}; "
+                            f"valid: x, y, {', '.join(self.defaults)}")
+        if "x" not in params or "y" not in params:
+            raise TypeError("default_train needs x and y")
+        p = {**self.defaults, **params}
+        x = _as_column(p["x"], "x", self.dtype)
+        y = _as_column(p["y"], "y", self.dtype)
+        if len(x) != len(y):
+            raise ValueError(f"x and y differ in length: {len(x)} vs {len(y)}")
+        for name in ("hidden", "width", "num_epochs"):
+            v = p[name]
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        if not (isinstance(p["lr"], (int, float)) and math.isfinite(p["lr"]) and p["lr"] > 0):
+            raise ValueError(f"lr must be a positive number, got {p['lr']!r}")
+        if not (isinstance(p["momentum"], (int, float)) and 0 <= p["momentum"] < 1):
+            raise ValueError(f"momentum must be in [0, 1), got {p['momentum']!r}")
+        p["x"], p["y"] = x, y
+        p["factory"] = activation_factory(p["activation"], p["activation_params"])
+        return p
+
+    def check(self, params: Mapping[str, Any]) -> None:
+        self.resolve(params)
+
+    def make_net(self, p: Mapping[str, Any]) -> MLP:
+        return MLP(1, [int(p["width"])] * int(p["hidden"]), 1, activation=p["factory"]).to(self.dtype)
+
+    # -- one bee, the original's way
+    def one_bee(self, **params) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
+        """Train one network; yield (ypred (N,), loss (), kinks (width,)) before each update.
+
+        A non-finite loss ends the run (the original raised); `hive_trainer`
+        fills the remaining epochs with NaN and marks the bee diverged.
+        """
+        p = self.resolve(params)
+        net = self.make_net(p)
+        opt = torch.optim.SGD(net.parameters(), lr=p["lr"], momentum=p["momentum"])
+        x, y = p["x"], p["y"]
+        for _ in range(p["num_epochs"]):
+            opt.zero_grad()
+            ypred = net(x)
+            loss = nn.functional.mse_loss(ypred, y)
+            first = net.hidden_layers[0]
+            kinks = kink_positions(first.weight[:, 0], first.bias).detach()
+            yield ypred.detach()[:, 0], loss.detach(), kinks
+            if not torch.isfinite(loss):
+                return
+            loss.backward()
+            opt.step()
+
+    # -- a whole swarm at once
+    def pick_engine(self, p: Mapping[str, Any]) -> str:
+        if self.engine != "auto":
+            return self.engine
+        probe = p["factory"](int(p["width"]))
+        fixed_scalars = not list(probe.parameters()) and all(b.dim() == 0 for b in probe.buffers())
+        return "batched" if fixed_scalars else "vmap"
+
+    def swarm(self, num_bees: int, seed: int, fields: Sequence[str] | None = None, **params) -> dict[str, Any]:
+        """Train `num_bees` bees (seeded once with `seed`, built one after another) as one program."""
+        p = self.resolve(params)
+        fields = list(fields or self.fields)
+        engine = self.pick_engine(p)
+        ensemble = Ensemble.from_stream(lambda: self.make_net(p), num_bees, seed)
+        if engine == "batched":
+            out = _train_batched(BatchedMLP(ensemble), p, fields, self.progress)
+        else:
+            out = _train_vmap(ensemble, p, fields, self.progress)
+        out["engine"] = engine
+        return out
+
+
+def _nan_after_divergence(records: dict[str, np.ndarray], diverged_at: np.ndarray) -> None:
+    """Blank every record of a diverged bee from the epoch its loss stopped being finite."""
+    for i, e in enumerate(diverged_at):
+        if e >= 0:
+            for v in records.values():
+                v[i, e:] = np.nan
+
+
+def _train_batched(net: BatchedMLP, p: Mapping[str, Any], fields: Sequence[str], progress: bool) -> dict[str, Any]:
+    """Full-batch SGD with momentum on stacked weights, written out so each bee gets exactly its solo update.
+
+    torch.optim.SGD: buf <- momentum * buf + grad (buf = grad at the first step), p <- p - lr * buf;
+    a zero buffer at the start gives the same first step. A bee whose loss is not finite is frozen.
+    """
+    x, y = p["x"], p["y"]
+    lr, momentum, epochs = float(p["lr"]), float(p["momentum"]), int(p["num_epochs"])
+    params = list(net.parameters())
+    params = [q for q in params if q.requires_grad]
+    bufs = [torch.zeros_like(q) for q in params]
+    n = net.size
+    active = torch.ones(n, dtype=torch.bool)
+    diverged_at = np.full(n, -1)
+    keep = {f: [] for f in fields}
+    all_active = True
+    for epoch in range(epochs):
+        out = net(x)  # (n, N, 1)
+        losses = (out - y).square().mean(dim=(1, 2))
+        if "ypred" in keep:
+            keep["ypred"].append(out.detach()[:, :, 0])
+        if "loss" in keep:
+            keep["loss"].append(losses.detach())
+        if "kinks" in keep:
+            w, b = net.first_layer()
+            keep["kinks"].append(kink_positions(w, b).detach())
+        finite = torch.isfinite(losses)
+        if all_active and not bool(finite.all()):
+            all_active = False
+        if all_active:
+            # the common case, kept to a few fused ops: per-step cost is what vectorising buys
+            grads = torch.autograd.grad(losses.sum(), params)
+            with torch.no_grad():
+                torch._foreach_mul_(bufs, momentum)
+                torch._foreach_add_(bufs, grads)
+                torch._foreach_add_(params, bufs, alpha=-lr)
+            continue
+        newly = active & ~finite
+        if newly.any():
+            diverged_at[newly.numpy()] = epoch
+            active &= finite
+        grads = torch.autograd.grad(torch.where(active, losses, torch.zeros_like(losses)).sum(), params)
+        with torch.no_grad():
+            for q, g, buf in zip(params, grads, bufs):
+                mask = active.view(-1, *([1] * (q.dim() - 1)))
+                buf.mul_(momentum).add_(torch.where(mask, g, torch.zeros_like(g)))
+                q.copy_(torch.where(mask, q - lr * buf, q))
+    records = {f: torch.stack(v, dim=1).numpy() for f, v in keep.items()}
+    _nan_after_divergence(records, diverged_at)
+    return {**records, "diverged_at": diverged_at, "n_diverged": int((diverged_at >= 0).sum())}
+
+
+def _train_vmap(ensemble: Ensemble, p: Mapping[str, Any], fields: Sequence[str], progress: bool) -> dict[str, Any]:
+    """`lib.ensemble.train_ensemble` with SGD + momentum, recording before each update."""
+
+    def record(epoch, ens, outputs):
+        kept = {}
+        if "ypred" in fields:
+            kept["ypred"] = outputs[:, :, 0]
+        if "loss" in fields:
+            # train_ensemble's own train_loss accumulates in float32; this keeps the network's dtype
+            kept["loss"] = member_losses(outputs, p["y"], "mse")
+        if "kinks" in fields:
+            params = ens.params()
+            kept["kinks"] = kink_positions(params["hidden_layers.0.weight"][:, :, 0], params["hidden_layers.0.bias"])
+        return kept
+
+    history = train_ensemble(ensemble, (p["x"], p["y"]), epochs=int(p["num_epochs"]), optimizer="sgd",
+                             lr=float(p["lr"]), momentum=float(p["momentum"]), loss="mse", record=record,
+                             progress=progress, device="cpu")
+    records = {f: history.record(f) for f in fields}
+    diverged_at = history.diverged_at - 1  # train_ensemble counts epochs from 1, records from 0
+    diverged_at[history.diverged_at < 0] = -1
+    _nan_after_divergence(records, diverged_at)
+    return {**records, "diverged_at": diverged_at, "n_diverged": int((diverged_at >= 0).sum())}
+
+
+default_train = DefaultTrain()
+
+
+# ----------------------------------------------------------------------------- the hive
+
+def _sequential_swarm(bee: Callable[..., Iterable[tuple]], num_bees: int, seed: int, fields: Sequence[str] | None,
+                      params: Mapping[str, Any]) -> dict[str, Any]:
+    """The original's way: seed once, then train bee after bee; each yields a tuple per epoch."""
+    seed_everything(seed)
+    per_bee = []
+    for _ in range(num_bees):
+        epochs = [tuple(np.asarray(torch.as_tensor(v).detach().cpu().numpy(), dtype=float) for v in step)
+                  for step in bee(**params)]
+        per_bee.append(epochs)
+    width = len(per_bee[0][0])
+    names = list(fields) if fields else [f"V{i + 1}" for i in range(width)]
+    if len(names) != width:
+        raise ValueError(f"fields names {len(names)} values but the bee yields {width}")
+    length = max(len(b) for b in per_bee)
+    out: dict[str, Any] = {}
+    diverged_at = np.full(num_bees, -1)
+    for k, name in enumerate(names):
+        shape = np.shape(per_bee[0][0][k])
+        arr = np.full((num_bees, length, *shape), np.nan)
+        for i, b in enumerate(per_bee):
+            arr[i, :len(b)] = np.stack([step[k] for step in b])
+        out[name] = arr
+    if "loss" in out:
+        for i in range(num_bees):
+            bad = np.flatnonzero(~np.isfinite(out["loss"][i]))
+            diverged_at[i] = bad[0] if len(bad) else -1
+        _nan_after_divergence(out, diverged_at)
+    out["diverged_at"] = diverged_at
+    out["n_diverged"] = int((diverged_at >= 0).sum())
+    return out
+
+
+def hive_trainer(bee: Any = default_train, param_list: Iterable[Mapping[str, Any]] = (), num_bees: int = 10,
+                 seed: int = 0, fields: str | None = "ypred,loss") -> list[dict[str, Any]]:
+    """Train one swarm of `num_bees` per parameter set; every swarm starts from `seed`.
+
+    `bee` is either a vectorised regime (an object with ``swarm(num_bees, seed, fields, **params)``,
+    such as `default_train`) or, as in the original, a function of the parameters
+    that yields one tuple per epoch for one bee (trained bee after bee).
+    `fields` names what to keep (comma-separated). Returns one dict per parameter set:
+    the parameters, the fields as arrays ``[bee, epoch, ...]``, ``diverged_at`` (epoch or -1
+    per bee) and ``n_diverged``.
+    """
+    param_list = [dict(p) for p in param_list]
+    if not param_list:
+        raise ValueError("param_list is empty: nothing to train")
+    if not isinstance(num_bees, (int, np.integer)) or isinstance(num_bees, bool) or num_bees < 1:
+        raise ValueError(f"num_bees must be a positive int, got {num_bees!r}")
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, got {seed!r}")
+    names = [f.strip() for f in fields.split(",")] if fields else None
+    vectorised = hasattr(bee, "swarm")
+    if vectorised:
+        names = names or list(bee.fields)
+        unknown = set(names) - set(bee.fields)
+        if unknown:
+            raise ValueError(f"unknown field(s) {', '.join(sorted(unknown))}; this bee records {', '.join(bee.fields)}")
+        for p in param_list:  # every parameter set is checked before the first swarm trains
+            bee.check(p)
+    elif not callable(bee):
+        raise TypeError(f"bee must be a regime with .swarm or a generator function, got {bee!r}")
+    results = []
+    for p in param_list:
+        if vectorised:
+            out = bee.swarm(int(num_bees), int(seed), names, **p)
+        else:
+            out = _sequential_swarm(bee, int(num_bees), int(seed), names, p)
+        results.append({**p, **out})
+    return results
+
+
+# ----------------------------------------------------------------------------- metrics
+
+def _threshold(loss: np.ndarray, threshold: float, relative: bool, reference: int) -> np.ndarray:
+    loss = np.asarray(loss, dtype=float)
+    if loss.ndim == 1:
+        loss = loss[None]
+    if not threshold > 0:
+        raise ValueError(f"threshold must be positive, got {threshold}")
+    if relative:
+        if not -loss.shape[1] <= reference < loss.shape[1]:
+            raise ValueError(f"reference epoch {reference} outside 0..{loss.shape[1] - 1}")
+        return loss, threshold * loss[:, reference:reference + 1]
+    return loss, np.full((loss.shape[0], 1), float(threshold))
+
+
+def first_below(loss: np.ndarray, threshold: float, relative: bool = False, reference: int = 0) -> np.ndarray:
+    """The first epoch at which each bee's loss is at or below `threshold`; -1 if never.
+
+    `loss` is (bee, epoch) (or one bee's (epoch,)). With ``relative=True`` the threshold
+    is a fraction of each bee's own loss at epoch `reference` (0: the untrained net).
+    NaN (a diverged bee) never counts as below.
+    """
+    loss, limit = _threshold(loss, threshold, relative, reference)
+    below = loss <= limit
+    return np.where(below.any(axis=1), below.argmax(axis=1), -1)
+
+
+def stays_below(loss: np.ndarray, threshold: float, relative: bool = False, reference: int = 0) -> np.ndarray:
+    """The epoch from which each bee's loss stays at or below `threshold` to the end; -1 if it ends above."""
+    loss, limit = _threshold(loss, threshold, relative, reference)
+    above = ~(loss <= limit)
+    n_epochs = loss.shape[1]
+    last_above = np.where(above.any(axis=1), n_epochs - 1 - above[:, ::-1].argmax(axis=1), -1)
+    return np.where(above[:, -1], -1, last_above + 1)
+
+
+# ----------------------------------------------------------------------------- tidy rows
+
+def _is_scalar(v: Any) -> bool:
+    return v is None or isinstance(v, (str, int, float, bool, np.generic, type)) or (
+        isinstance(v, (np.ndarray, torch.Tensor)) and v.ndim == 0)
+
+
+def tidy_rows(results: Sequence[Mapping[str, Any]], fields: Sequence[str] = ("loss",),
+              every: int = 1) -> list[dict[str, Any]]:
+    """One row per (swarm, bee, epoch): the swarm's scalar parameters, bee, epoch, the fields, diverged.
+
+    Fields must be (bee, epoch) arrays (``loss``); arrays such as ``x`` or ``ypred`` are left out.
+    Classes become their names, so ``pandas.DataFrame(tidy_rows(res))`` works directly.
+    """
+    if every < 1:
+        raise ValueError(f"every must be >= 1, got {every}")
+    rows = []
+    for s, res in enumerate(results):
+        missing = [f for f in fields if f not in res]
+        if missing:
+            raise KeyError(f"swarm {s} has no field(s) {', '.join(missing)}")
+        for f in fields:
+            if np.ndim(res[f]) != 2:
+                raise ValueError(f"field {f!r} has shape {np.shape(res[f])}; tidy rows need (bee, epoch)")
+        params = {k: (value_label(v) if isinstance(v, type) else (v.item() if hasattr(v, "item") else v))
+                  for k, v in res.items() if k not in fields and _is_scalar(v) and k != "n_diverged"}
+        n_bees, n_epochs = np.shape(res[fields[0]])
+        diverged = res.get("diverged_at", np.full(n_bees, -1))
+        for b in range(n_bees):
+            for e in range(0, n_epochs, every):
+                row = {"swarm": s, **params, "bee": b, "epoch": e}
+                row.update({f: float(res[f][b, e]) for f in fields})
+                row["diverged"] = bool(0 <= diverged[b] <= e)
+                rows.append(row)
+    return rows
