@@ -191,7 +191,7 @@ def test_first_and_stays_below():
     np.testing.assert_array_equal(swarm.stays_below(loss, 1.0), [4, -1, 0, -1, -1])
     # relative: a fraction of each bee's own loss at the reference epoch
     np.testing.assert_array_equal(swarm.first_below(loss, 0.5, relative=True), [2, 3, -1, 1, 1])
-    np.testing.assert_array_equal(swarm.stays_below(loss, 0.5, relative=True), [4, -1, -1, -1, -1])
+    np.testing.assert_array_equal(swarm.stays_below(loss, 0.5, relative=True), [2, 3, -1, -1, -1])
     np.testing.assert_array_equal(swarm.first_below(loss[0], 1.0), [2])
     with pytest.raises(ValueError, match="positive"):
         swarm.first_below(loss, 0.0)
