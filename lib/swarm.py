@@ -21,6 +21,7 @@ start does not depend on whether the swarm is trained bee by bee or at once.
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
@@ -30,7 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from lib import activations
-from lib.ensemble import Ensemble, member_losses, train_ensemble
+from lib.ensemble import Ensemble, member_losses, train_ensemble  # noqa: F401 (Ensemble is re-exported)
 from lib.models import MLP
 from lib.seeding import seed_everything
 
@@ -139,6 +140,13 @@ def _as_column(t: Any, name: str, dtype: torch.dtype) -> Tensor:
     return t
 
 
+class _LinearView:
+    """Just the attributes `nn.Linear.reset_parameters` reads, pointing at one member's slices."""
+
+    def __init__(self, weight: Tensor, bias: Tensor):
+        self.weight, self.bias = weight, bias
+
+
 class BatchedMLP(nn.Module):
     """`n` MLPs with stacked weights, evaluated with batched matrix products.
 
@@ -165,12 +173,45 @@ class BatchedMLP(nn.Module):
         # Rebuild the activations on the CPU from the template's buffers (the template lives on "meta").
         if any(list(act.parameters()) for act in template.activations):
             raise ValueError("BatchedMLP needs activations without learnable parameters; use the vmap engine")
-        acts = list(ensemble.member(0).activations)
-        for act in acts:
+        self.acts = nn.ModuleList(ensemble.member(0).activations)
+        self._check_activations()
+        self.size = ensemble.size
+
+    @classmethod
+    def from_stream(cls, widths: Sequence[int], activation: Callable[[int], nn.Module], n: int, seed: int,
+                    dtype: torch.dtype = torch.float32) -> "BatchedMLP":
+        """`n` members initialised exactly as `Ensemble.from_stream` would build `lib.models.MLP` copies.
+
+        Seeds once, then for member after member runs `nn.Linear.reset_parameters` (torch's own
+        default initialisation) on that member's slice of each stacked weight, layer by layer:
+        the same random draws in the same order as building the modules, without their cost.
+        Valid when the activations draw no random numbers when built (checked in the tests).
+        """
+        widths = [int(w) for w in widths]
+        layers = list(zip(widths[:-1], widths[1:]))
+        weights = [torch.empty(n, o, i) for i, o in layers]  # nn.Linear's (out, in) layout
+        biases = [torch.empty(n, o) for _, o in layers]
+        acts = [activation(w) for w in widths[1:-1]]
+        seed_everything(seed)
+        with torch.no_grad():
+            for k in range(n):
+                for w, b in zip(weights, biases):
+                    nn.Linear.reset_parameters(_LinearView(w[k], b[k]))
+        self = cls.__new__(cls)
+        nn.Module.__init__(self)
+        self.weights = nn.ParameterList([nn.Parameter(w.transpose(1, 2).to(dtype).contiguous()) for w in weights])
+        self.biases = nn.ParameterList([nn.Parameter(b.unsqueeze(1).to(dtype)) for b in biases])
+        self.acts = nn.ModuleList(a.to(dtype) for a in acts)
+        self._check_activations()
+        self.size = n
+        return self
+
+    def _check_activations(self) -> None:
+        for act in self.acts:
+            if list(act.parameters()):
+                raise ValueError("BatchedMLP needs activations without learnable parameters; use the vmap engine")
             if any(b.dim() > 0 for b in act.buffers()):
                 raise ValueError("BatchedMLP needs activations whose fixed parameters are scalars")
-        self.acts = nn.ModuleList(acts)
-        self.size = ensemble.size
 
     def features(self, x: Tensor) -> Tensor:
         """x (N, in) -> last hidden layer of every member, (n, N, width)."""
@@ -228,15 +269,19 @@ class DefaultTrain:
     defaults = {"hidden": 2, "width": 2, "activation": "relu", "activation_params": None,
                 "num_epochs": 200, "lr": 0.001, "momentum": 0.9}
 
-    def __init__(self, engine: str = "auto", dtype: torch.dtype = torch.float32, progress: bool = False):
+    def __init__(self, engine: str = "auto", dtype: torch.dtype = torch.float32, progress: bool = False,
+                 threads: int | None = 1):
         if engine not in ENGINES:
             raise ValueError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads must be >= 1 or None, got {threads}")
         self.engine = engine
         self.dtype = dtype
         self.progress = progress
+        self.threads = threads
 
     def with_engine(self, engine: str) -> "DefaultTrain":
-        return DefaultTrain(engine, self.dtype, self.progress)
+        return DefaultTrain(engine, self.dtype, self.progress, self.threads)
 
     # -- checks before any work
     def resolve(self, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -280,7 +325,12 @@ class DefaultTrain:
         net = self.make_net(p)
         opt = torch.optim.SGD(net.parameters(), lr=p["lr"], momentum=p["momentum"])
         x, y = p["x"], p["y"]
-        for _ in range(p["num_epochs"]):
+        with _torch_threads(self.threads):
+            yield from self._steps(net, opt, x, y, int(p["num_epochs"]))
+
+    @staticmethod
+    def _steps(net, opt, x, y, epochs):
+        for _ in range(epochs):
             opt.zero_grad()
             ypred = net(x)
             loss = nn.functional.mse_loss(ypred, y)
@@ -304,14 +354,34 @@ class DefaultTrain:
         """Train `num_bees` bees (seeded once with `seed`, built one after another) as one program."""
         p = self.resolve(params)
         fields = list(fields or self.fields)
+        with _torch_threads(self.threads):
+            return self._swarm(p, num_bees, seed, fields)
+
+    def _swarm(self, p: Mapping[str, Any], num_bees: int, seed: int, fields: list[str]) -> dict[str, Any]:
         engine = self.pick_engine(p)
-        ensemble = Ensemble.from_stream(lambda: self.make_net(p), num_bees, seed)
         if engine == "batched":
-            out = _train_batched(BatchedMLP(ensemble), p, fields, self.progress)
+            widths = [1, *[int(p["width"])] * int(p["hidden"]), 1]
+            net = BatchedMLP.from_stream(widths, p["factory"], num_bees, seed, self.dtype)
+            out = _train_batched(net, p, fields, self.progress)
         else:
+            ensemble = Ensemble.from_stream(lambda: self.make_net(p), num_bees, seed)
             out = _train_vmap(ensemble, p, fields, self.progress)
         out["engine"] = engine
         return out
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int | None):
+    """Run with `n` intra-op threads, then restore. The networks of a swarm are tiny: splitting
+    their operations across threads costs more in synchronisation than it saves (about 10x
+    slower with 2 threads on a busy 2-core machine)."""
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _nan_after_divergence(records: dict[str, np.ndarray], diverged_at: np.ndarray) -> None:

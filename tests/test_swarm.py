@@ -213,3 +213,13 @@ def test_tidy_rows_one_per_swarm_bee_epoch():
     assert len(swarm.tidy_rows(hive, every=2)) == 4 * 3 * 2
     with pytest.raises(ValueError, match="bee, epoch"):
         swarm.tidy_rows(hive, fields=("ypred",))
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "tanhshrink", "snake", "x_plus_sin", "gelu", "elu"])
+def test_batched_bees_start_exactly_where_built_modules_start(activation):
+    regime = swarm.DefaultTrain()
+    p = regime.resolve(static(width=5, hidden=2, activation=activation))
+    direct = swarm.BatchedMLP.from_stream([1, 5, 5, 1], p["factory"], 4, 11)
+    built = swarm.BatchedMLP(swarm.Ensemble.from_stream(lambda: regime.make_net(p), 4, 11))
+    for a, b in zip([*direct.weights, *direct.biases], [*built.weights, *built.biases]):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
