@@ -43,7 +43,7 @@ def main() -> None:
     engines = {"batched": swarm.DefaultTrain("batched"), "vmap": swarm.DefaultTrain("vmap")}
     loop = swarm.default_train.one_bee
     print(f"lib.swarm throughput: {args.epochs} epochs, 61 points, hidden 1, ReLU, SGD(0.01, 0.9), "
-          f"{torch.get_num_threads()} torch threads, median of {args.rounds} rounds, "
+          f"1 intra-op thread (lib.swarm's default, for all three), median of {args.rounds} rounds, "
           f"load average {os.getloadavg()[0]:.2f} at start")
     header = f"{'bees':>5} {'width':>5} | {'loop b*e/s':>11} {'vmap b*e/s':>11} {'batched b*e/s':>13} | " \
              f"{'vmap/loop':>9} {'batched/loop':>12}"
