@@ -200,9 +200,12 @@ def heat_map(ax, values: np.ndarray, xlabels: Sequence[str], ylabels: Sequence[s
     ax.set_yticks(range(len(ylabels)), ylabels)
     for i in range(values.shape[0]):
         for j in range(values.shape[1]):
-            text = fmt(values[i, j]) if np.isfinite(values[i, j]) else "never"
+            finite = np.isfinite(values[i, j])
+            text = fmt(values[i, j]) if finite else "never"
             if note is not None:
                 text += f"\n{note[i, j]}"
-            ax.text(j, i, text, ha="center", va="center", fontsize=8,
-                    color="white" if np.isfinite(values[i, j]) and masked.mask is not True else "black")
+            # dark text on light cells, light text on dark ones
+            r, g, b, _ = cm(im.norm(values[i, j])) if finite else (0.83, 0.83, 0.83, 1)
+            light = 0.299 * r + 0.587 * g + 0.114 * b > 0.5
+            ax.text(j, i, text, ha="center", va="center", fontsize=8, color="black" if light else "white")
     return im
