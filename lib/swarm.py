@@ -150,11 +150,12 @@ class _LinearView:
 class BatchedMLP(nn.Module):
     """`n` MLPs with stacked weights, evaluated with batched matrix products.
 
-    Built from an `Ensemble` of `lib.models.MLP` (so every member starts exactly
-    where its lone copy would); its activations must have no parameters of their
-    own (fixed scalars in buffers are fine), since one module is shared by all
-    members. Faster than ``vmap(functional_call)`` for very small networks,
-    where the per-call overhead of vmap dominates.
+    Built from an `Ensemble` of `lib.models.MLP`, or directly with `from_stream`
+    (the same starting weights, without building the modules); either way every
+    member starts exactly where its lone copy would. Its activations must have no
+    parameters of their own (fixed scalars in buffers are fine), since one module
+    is shared by all members. Faster than ``vmap(functional_call)`` for very
+    small networks, where the per-call overhead of vmap dominates.
     """
 
     def __init__(self, ensemble: Ensemble):
