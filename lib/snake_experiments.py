@@ -339,6 +339,25 @@ def compare_activations(tasks: dict[str, Split], candidates: Sequence[Candidate]
     return Comparison(candidates, list(tasks), seeds, train_mse, test_mse, results)
 
 
+def compare_means(values: np.ndarray, others: np.ndarray, lower: str = "lower than", higher: str = "higher than",
+                  same: str = "not clearly different from") -> str:
+    """Words for how the mean of `values` compares with the mean of `others` (each over seeds).
+
+    A difference counts only if it exceeds two standard errors of the difference
+    (Welch), so the sentence a chapter builds from it stays true when rerun with other
+    seeds unless the effect is real. NaNs (diverged seeds) are left out.
+    """
+    a, b = np.asarray(values, dtype=float), np.asarray(others, dtype=float)
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    if a.size == 0 or b.size == 0:
+        return "not comparable with"
+    se2 = (a.var(ddof=1) / a.size if a.size > 1 else 0.0) + (b.var(ddof=1) / b.size if b.size > 1 else 0.0)
+    diff = a.mean() - b.mean()
+    if abs(diff) <= 2 * math.sqrt(se2):
+        return same
+    return lower if diff < 0 else higher
+
+
 def zero_baseline(split: Split) -> float:
     """The test MSE of predicting 0 everywhere (the mean square of the test targets)."""
     return float(split.test[1].square().mean())

@@ -151,3 +151,11 @@ def test_baseline_and_period():
     split = make_task("extrapolation", L=1000)
     assert se.zero_baseline(split) == pytest.approx(0.5, abs=0.03)
     assert se.snake_period(30.0) == pytest.approx(math.pi / 30)
+
+
+def test_compare_means_needs_a_difference_beyond_two_standard_errors():
+    assert se.compare_means([1.0, 1.1, 0.9], [5.0, 5.1, 4.9]) == "lower than"
+    assert se.compare_means([5.0, 5.1, 4.9], [1.0, 1.1, 0.9]) == "higher than"
+    assert se.compare_means([1.0, 3.0, 0.1], [2.0, 0.5, 2.5]) == "not clearly different from"
+    assert se.compare_means([1.0, np.nan, 1.2], [3.0, 3.1, np.nan]) == "lower than"   # NaNs left out
+    assert se.compare_means([np.nan], [1.0]) == "not comparable with"
