@@ -405,12 +405,16 @@ def phase_agreement(features: np.ndarray, split: Split) -> float:
 def tsne(features: np.ndarray, seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
     """A 2-D t-SNE embedding (scikit-learn, PCA start, seeded) of standardised features."""
     from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits   # a scikit-learn dependency
 
     features = np.asarray(features, dtype=np.float64)
     scale = features.std(axis=0)
     features = (features - features.mean(axis=0)) / np.where(scale > 0, scale, 1.0)
     perplexity = min(perplexity, (len(features) - 1) / 3)
-    return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(features)
+    # One OpenMP thread: for a few hundred points it is as fast, and on a shared machine
+    # several spinning threads made the same call 10-60x slower.
+    with threadpool_limits(limits=1):
+        return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(features)
 
 
 def subsample(split: Split, points: int) -> Split:
