@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lib import activations
-from lib.activations.snake import Snake, snake_moments, snake_variance
+from lib.activations.snake import DecoupledSnake, Snake, decoupled_snake_moments, snake_moments, snake_variance
 
 # Independent references for every classical function a registration claims to recover.
 # A new `recovers` target must be added here, or test_recovering_values fails.
@@ -18,6 +18,7 @@ REFERENCES = {
     "ReLU": torch.relu,
     "identity": lambda x: x,
     "x + sin²x": lambda x: x + torch.sin(x) ** 2,
+    "Snake (a = 30)": lambda x: x + torch.sin(30 * x) ** 2 / 30,
     "GELU": F.gelu,
     "SELU": F.selu,
     "Hardswish": F.hardswish,
@@ -174,6 +175,92 @@ def test_learnable_snake_stays_finite_when_a_crosses_zero():
     torch.testing.assert_close(y[:, 2], x[:, 2] - torch.sin(0.7 * x[:, 2]) ** 2 / 0.7)  # odd extension
     # d/da [sin^2(ax)/a] at a = 0 is x^2 (sin^2(ax)/a = a x^2 + O(a^3))
     torch.testing.assert_close(snake.a.grad[0], (x[:, 0] ** 2).sum(), rtol=1e-9, atol=0)
+
+
+@pytest.mark.parametrize("start", [1e-3, 0.3])
+def test_learnable_snake_stays_finite_after_a_gradient_step_pushes_a_to_or_below_zero(start):
+    """A real optimiser step (SGD, lr chosen so that the step lands on 0 and then below it)."""
+    torch.manual_seed(0)
+    x = torch.randn(256, 3)
+    snake = Snake(a=start, learnable=True, num_features=3)
+    loss = snake(x).sum()
+    loss.backward()
+    grad = snake.a.grad.clone()
+    assert (grad != 0).all()
+    # step exactly onto a = 0 for feature 0, overshoot to -start for feature 1, a tiny step for 2
+    lr = torch.tensor([start, 2 * start, 0.0]) / grad
+    with torch.no_grad():
+        snake.a -= lr * grad
+    assert snake.a[0].item() == pytest.approx(0.0, abs=1e-7) and snake.a[1].item() < 0
+    snake.a.grad = None
+    optimizer = torch.optim.SGD(snake.parameters(), lr=0.1)
+    for _ in range(3):                                    # keep training from there
+        optimizer.zero_grad()
+        y = snake(x)
+        y.square().mean().backward()
+        assert torch.isfinite(y).all() and torch.isfinite(snake.a.grad).all()
+        optimizer.step()
+    assert torch.isfinite(snake.a).all()
+
+
+# --- Snake with decoupled constants ------------------------------------------------------------
+
+@pytest.mark.parametrize("a, b", [(0.5, 2.0), (1.0, 1.0), (7.0, 0.3), (30.0, 30.0)])
+def test_decoupled_snake_matches_its_formula_and_derivative(a, b):
+    x = torch.linspace(-20, 20, 4001, dtype=torch.float64, requires_grad=True)
+    act = DecoupledSnake(a=a, b=b).double()
+    a, b = act.a.item(), act.b.item()            # compare at the stored (float32-rounded) values
+    y = act(x)
+    torch.testing.assert_close(y, x + torch.sin(a * x) ** 2 / b, atol=1e-12, rtol=1e-12)
+    (dy,) = torch.autograd.grad(y.sum(), x)
+    torch.testing.assert_close(dy, 1 + (a / b) * torch.sin(2 * a * x), atol=1e-10, rtol=1e-10)
+
+
+def test_decoupled_snake_with_b_equal_to_a_is_snake():
+    x = torch.linspace(-10, 10, 1001, dtype=torch.float64)
+    for a in [0.25, 1.0, 5.0]:
+        torch.testing.assert_close(DecoupledSnake(a=a, b=a).double()(x), Snake(a=a).double()(x), atol=1e-7, rtol=0)
+
+
+def test_decoupled_snake_is_registered_with_fixed_or_learnable_constants():
+    act = activations.get("snake_ab", a=2.0, b=3.0)
+    assert not list(act.parameters()) and act.a.item() == 2.0 and act.b.item() == pytest.approx(3.0)
+    act = activations.get("decoupled_snake", a=2.0, b=4.0, learnable=True, num_features=5)
+    assert {n for n, _ in act.named_parameters()} == {"a", "inv_b"}
+    assert act.a.shape == act.inv_b.shape == (5,) and torch.allclose(act.inv_b, torch.full((5,), 0.25))
+    assert activations.spec("snake_ab").params == {"a": 1.0, "b": 1.0}
+
+
+@pytest.mark.parametrize("bad", [{"a": 0.0}, {"b": 0.0}, {"a": -1.0}, {"b": -2.0}, {"b": float("inf")},
+                                 {"a": float("nan")}, {"b": True}])
+def test_decoupled_snake_rejects_constants_outside_their_domain(bad):
+    with pytest.raises(ValueError, match="finite (a|b) > 0"):
+        DecoupledSnake(**bad)
+
+
+def test_learnable_decoupled_snake_stays_finite_at_zero_and_negative_constants():
+    act = DecoupledSnake(a=1.0, b=1.0, learnable=True, num_features=4).double()
+    with torch.no_grad():
+        act.a.copy_(torch.tensor([0.0, -0.5, 1e-30, 2.0], dtype=torch.float64))
+        act.inv_b.copy_(torch.tensor([1.0, 2.0, -3.0, 0.0], dtype=torch.float64))
+    x = torch.linspace(-1e4, 1e4, 2001, dtype=torch.float64).unsqueeze(1).expand(-1, 4).requires_grad_(True)
+    y = act(x)
+    y.square().mean().backward()
+    assert torch.isfinite(y).all() and torch.isfinite(act.a.grad).all() and torch.isfinite(act.inv_b.grad).all()
+    torch.testing.assert_close(y[:, 0], x[:, 0])                 # a = 0: identity
+    torch.testing.assert_close(y[:, 3], x[:, 3])                 # zero amplitude: identity
+    torch.testing.assert_close(y[:, 1], x[:, 1] + 2 * torch.sin(0.5 * x[:, 1]) ** 2)  # sin² is even in a
+
+
+@pytest.mark.parametrize("a, b", [(0.3, 1.0), (1.0, 0.5), (4.0, 2.0)])
+def test_decoupled_snake_moments_against_quadrature(a, b):
+    x = torch.linspace(-12, 12, 2_000_001, dtype=torch.float64)
+    density = torch.exp(-x**2 / 2) / math.sqrt(2 * math.pi)
+    f = x + torch.sin(a * x) ** 2 / b
+    fp = 1 + (a / b) * torch.sin(2 * a * x)
+    expected = (torch.trapezoid(f**2 * density, x).item(), torch.trapezoid(fp**2 * density, x).item())
+    assert decoupled_snake_moments(a, b) == pytest.approx(expected, rel=1e-7)
+    assert decoupled_snake_moments(a, a) == pytest.approx(snake_moments(a), rel=1e-12)
 
 
 def test_snake_moments_closed_forms_against_quadrature():

@@ -101,3 +101,68 @@ class Snake(nn.Module):
         kind = "learnable" if isinstance(self.a, nn.Parameter) else "fixed"
         value = f"{self.a.item():g}" if self.a.dim() == 0 else f"shape={tuple(self.a.shape)}"
         return f"a={value} ({kind})"
+
+
+def decoupled_snake_moments(a: float, b: float) -> tuple[float, float]:
+    """E[f(x)^2] and E[f'(x)^2] of f = x + sin^2(a x)/b for x ~ N(0, 1).
+
+    E[x sin^2(ax)] = 0 (odd), E[sin^4(ax)] = (3 - 4 e^{-2a^2} + e^{-8a^2})/8, and
+    f' = 1 + (a/b) sin 2ax with E[sin 2ax] = 0, E[sin^2 2ax] = (1 - e^{-8a^2})/2.
+    At b = a these are `snake_moments(a)`.
+    """
+    a2 = a * a
+    forward = 1.0 + (3.0 - 4.0 * math.exp(-2.0 * a2) + math.exp(-8.0 * a2)) / (8.0 * b * b)
+    backward = 1.0 + (a2 / (b * b)) * (1.0 - math.exp(-8.0 * a2)) / 2.0
+    return forward, backward
+
+
+@register("snake_ab", label="Snake (a, b)", formula=r"x + \frac{\sin^2(a x)}{b}", family="periodic",
+          recovers={"x + sin²x": {"a": 1.0, "b": 1.0}, "Snake (a = 30)": {"a": 30.0, "b": 30.0}},
+          second_moments=decoupled_snake_moments, aliases=("decoupled_snake",))
+class DecoupledSnake(nn.Module):
+    r"""Snake with its two constants decoupled: :math:`f(x) = x + \sin^2(a x)/b`.
+
+    Snake ties the amplitude of the periodic part to its frequency (b = a). Here the
+    frequency `a` (period :math:`\pi/a`) and the amplitude :math:`1/b` are separate;
+    :math:`f'(x) = 1 + (a/b)\sin(2ax)`, monotone when :math:`a \le b`. ``b = a`` is Snake.
+
+    Args:
+        a: frequency, > 0.
+        b: inverse amplitude, > 0.
+        learnable: train both constants (one scalar each, or one per feature with ``num_features``).
+        num_features, feature_dim: as for :class:`Snake`.
+
+    The module stores ``a`` and the amplitude ``inv_b = 1/b`` (``b`` is a read-only
+    property): f is then a polynomial in sin(ax) with no division, so any real value
+    an optimiser reaches (0 or negative) gives finite values and gradients; a gradient
+    step could carry a stored ``b`` through 0 and blow the output up.
+    """
+
+    def __init__(self, a: float = 1.0, b: float = 1.0, learnable: bool = False,
+                 num_features: int | tuple[int, ...] | None = None, feature_dim: int = 1):
+        super().__init__()
+        for name, value in (("a", a), ("b", b)):
+            if not (isinstance(value, (int, float)) and not isinstance(value, bool)
+                    and math.isfinite(value) and value > 0):
+                raise ValueError(f"Snake (a, b) needs a finite {name} > 0, got {name}={value!r}")
+        self.feature_dim = feature_dim
+        shape = feature_shape(num_features)
+        add_parameter(self, "a", float(a), shape=shape, learnable=learnable)
+        add_parameter(self, "inv_b", 1.0 / float(b), shape=shape, learnable=learnable)
+
+    @property
+    def b(self) -> Tensor:
+        """The inverse amplitude 1/inv_b (infinite where the amplitude is 0)."""
+        return 1.0 / self.inv_b.detach()
+
+    def forward(self, x: Tensor) -> Tensor:
+        a = broadcast_to_input(self.a, x, self.feature_dim)
+        inv_b = broadcast_to_input(self.inv_b, x, self.feature_dim)
+        s = torch.sin(a * x)
+        return x + inv_b * s * s
+
+    def extra_repr(self) -> str:
+        kind = "learnable" if isinstance(self.a, nn.Parameter) else "fixed"
+        if self.a.dim() == 0:
+            return f"a={self.a.item():g}, b={self.b.item():g} ({kind})"
+        return f"a, b shape={tuple(self.a.shape)} ({kind})"

@@ -1,0 +1,184 @@
+"""Synthetic 1-D signals and their train/test splits, with the index semantics of the Snake seed.
+
+Every split cuts one evenly spaced grid ``x = linspace(start, end, L)`` by
+*index*, exactly as the original notebook did (SPEC §1):
+
+- `extrapolation_split`: train on one contiguous block of ``int(L * prop_train)``
+  points starting at index ``L // 8``; test on the rest. ``reverse=True`` swaps
+  the two (the seed's "interpolation" experiment).
+- `gen_data2`: the seed's own function, two blocks of ``cnt // 2`` points,
+  ``[L//8, L//8 + cnt//2)`` and ``[L//8 + cnt//2 + L//8, ... + cnt//2)`` with
+  ``cnt = int(L * prop_train)``; returns the same 1-D tensors as the original.
+- `decay_split`: the decaying signal ``0.1 e^{-0.03 x} sin x`` on [-100, 100],
+  trained on the first 40 % of the points.
+
+Any target function of x can be passed in place of ``torch.sin``. `make_task`
+builds the named splits the chapters use.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+Target = Callable[[Tensor], Tensor]
+
+
+@dataclass(frozen=True)
+class Split:
+    """A 1-D regression task cut into train and test by index.
+
+    `x` and `y` hold every point of the grid as columns of shape (L, 1), in grid
+    order; `train_index` and `test_index` (sorted, disjoint, together every index)
+    say which points train and which test.
+    """
+
+    name: str
+    x: Tensor
+    y: Tensor
+    train_index: Tensor
+    test_index: Tensor
+
+    @property
+    def train(self) -> tuple[Tensor, Tensor]:
+        return self.x[self.train_index], self.y[self.train_index]
+
+    @property
+    def test(self) -> tuple[Tensor, Tensor]:
+        return self.x[self.test_index], self.y[self.test_index]
+
+    @property
+    def is_train(self) -> Tensor:
+        """A boolean mask over the grid: True where a point is in the training set."""
+        mask = torch.zeros(len(self.x), dtype=torch.bool)
+        mask[self.train_index] = True
+        return mask
+
+    @property
+    def train_fraction(self) -> float:
+        return len(self.train_index) / len(self.x)
+
+
+def decaying_sine(x: Tensor) -> Tensor:
+    """The seed's decaying signal 0.1 e^{-0.03 x} sin x (amplitude 2.0 at x = -100, 0.005 at x = 100)."""
+    return 0.1 * torch.exp(-0.03 * x) * torch.sin(x)
+
+
+def _check_grid(L: int, start: float, end: float) -> None:
+    if not isinstance(L, int) or isinstance(L, bool) or L < 2:
+        raise ValueError(f"L must be an int >= 2, got {L!r}")
+    if not end > start:
+        raise ValueError(f"need start < end, got start={start}, end={end}")
+
+
+def _check_prop(prop_train: float) -> None:
+    if not 0 < prop_train < 1:
+        raise ValueError(f"prop_train must be in (0, 1), got {prop_train}")
+
+
+def block_train_index(L: int, prop_train: float = 0.2) -> Tensor:
+    """One block of int(L * prop_train) indices starting at L // 8."""
+    _check_prop(prop_train)
+    first, count = L // 8, int(L * prop_train)
+    if count < 1:
+        raise ValueError(f"int(L * prop_train) = int({L} * {prop_train}) leaves no training point")
+    if first + count > L:
+        raise ValueError(f"a block of {count} points from index {first} does not fit in L = {L} points "
+                         f"(need L // 8 + int(L * prop_train) <= L)")
+    return torch.arange(first, first + count)
+
+
+def two_block_train_index(L: int, prop_train: float = 0.5) -> Tensor:
+    """gen_data2's training indices: [L//8, L//8 + h) and [L//8 + h + L//8, that + h), h = int(L*prop)//2."""
+    _check_prop(prop_train)
+    gap, half = L // 8, int(L * prop_train) // 2
+    if half < 1:
+        raise ValueError(f"int(L * prop_train) // 2 = 0 for L = {L}, prop_train = {prop_train}: no training point")
+    second = gap + half + gap
+    if second + half > L:
+        # the original indexes past the end of x here and fails with an IndexError
+        raise ValueError(f"the second block [{second}, {second + half}) runs past L = {L} "
+                         f"(need 2 * (L // 8) + 2 * (int(L * prop_train) // 2) <= L)")
+    return torch.cat([torch.arange(gap, gap + half), torch.arange(second, second + half)])
+
+
+def split_by_index(name: str, x: Tensor, y: Tensor, train_index: Tensor, reverse: bool = False) -> Split:
+    """A `Split` of the grid (x, y) with `train_index` training (or testing, if `reverse`)."""
+    mask = torch.zeros(len(x), dtype=torch.bool)
+    mask[train_index] = True
+    if reverse:
+        mask = ~mask
+    column = (lambda t: t.reshape(-1, 1))
+    return Split(name, column(x), column(y), mask.nonzero().flatten(), (~mask).nonzero().flatten())
+
+
+def _grid(L: int, start: float, end: float, target: Target) -> tuple[Tensor, Tensor]:
+    _check_grid(L, start, end)
+    if not callable(target):
+        raise TypeError(f"target must be a function of x (e.g. torch.sin), got {type(target).__name__}")
+    x = torch.linspace(start, end, L)
+    y = torch.as_tensor(target(x))
+    if y.shape != x.shape:
+        raise ValueError(f"target must map x of shape {tuple(x.shape)} to values of the same shape, "
+                         f"got {tuple(y.shape)}")
+    return x, y.to(x.dtype)
+
+
+def extrapolation_split(L: int = 1000, start: float = -50.0, end: float = 50.0, prop_train: float = 0.2,
+                        reverse: bool = False, target: Target = torch.sin) -> Split:
+    """The seed's extrapolation task: train on int(L*prop_train) points from index L//8, test on the rest.
+
+    ``reverse=True`` is the seed's "interpolation" task: train on the rest, test on the block.
+    With the defaults the block covers x in [-37.5, -17.6].
+    """
+    x, y = _grid(L, start, end, target)
+    name = "interpolation" if reverse else "extrapolation"
+    return split_by_index(name, x, y, block_train_index(L, prop_train), reverse)
+
+
+def gen_data2(L: int = 1000, prop_train: float = 0.5, start: float = -30 * torch.pi, end: float = 30 * torch.pi,
+              reverse: bool = False, target: Target = torch.sin) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The seed's `gen_data2`: (x_train, y_train, x_test, y_test) as 1-D tensors, same indices.
+
+    Train on two blocks of int(L*prop_train)//2 points (see `two_block_train_index`),
+    test on every other index; `reverse` swaps train and test.
+    """
+    split = two_block_split(L, prop_train, start, end, reverse, target)
+    (x_train, y_train), (x_test, y_test) = split.train, split.test
+    return x_train.flatten(), y_train.flatten(), x_test.flatten(), y_test.flatten()
+
+
+def two_block_split(L: int = 2000, prop_train: float = 0.5, start: float = -50.0, end: float = 50.0,
+                    reverse: bool = False, target: Target = torch.sin) -> Split:
+    """`gen_data2` as a `Split` (defaults: the seed's call, L=2000 on [-50, 50], train x in
+    [-37.5, -12.5] and [0, 25])."""
+    x, y = _grid(L, start, end, target)
+    return split_by_index("gen_data2", x, y, two_block_train_index(L, prop_train), reverse)
+
+
+def decay_split(L: int = 1000, start: float = -100.0, end: float = 100.0, prop_train: float = 0.4,
+                target: Target = decaying_sine) -> Split:
+    """The decaying signal: train on the first int(L*prop_train) points (x < -20 by default), test on the rest."""
+    _check_prop(prop_train)
+    x, y = _grid(L, start, end, target)
+    count = int(L * prop_train)
+    if count < 1:
+        raise ValueError(f"int(L * prop_train) = int({L} * {prop_train}) leaves no training point")
+    return split_by_index("decay", x, y, torch.arange(count))
+
+
+TASKS: dict[str, Callable[..., Split]] = {
+    "extrapolation": extrapolation_split,
+    "interpolation": lambda **kw: extrapolation_split(reverse=True, **kw),
+    "gen_data2": two_block_split,
+    "decay": decay_split,
+}
+
+
+def make_task(name: str, **kwargs) -> Split:
+    """The split called `name` (one of `TASKS`), with keyword arguments passed to its generator."""
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; choose from {', '.join(TASKS)}")
+    return TASKS[name](**kwargs)
