@@ -109,3 +109,27 @@ def roughness(slices: dict[str, np.ndarray]) -> dict[str, float]:
     return {"excess_1d": excess_variation(loss_1d),
             "excess_2d": float(np.mean([excess_variation(line) for line in lines])),
             "curvature": float(second / span) if span > 0 else 0.0}
+
+
+def plot_slices(slices: dict[str, dict[str, np.ndarray]]):
+    """The 1-D slices of several models in one panel, then one 2-D contour panel per model."""
+    import matplotlib.pyplot as plt
+
+    n = len(slices)
+    fig, axes = plt.subplots(1, n + 1, figsize=(3.3 * (n + 1), 3.0))
+    for i, (label, s) in enumerate(slices.items()):
+        axes[0].plot(s["alphas"], s["loss_1d"], color=f"C{i}", label=label)
+        ax = axes[i + 1]
+        levels = np.quantile(s["loss_2d"], np.linspace(0, 1, 15))
+        contour = ax.contourf(s["grid"], s["grid"], s["loss_2d"], levels=np.unique(levels), cmap="viridis")
+        fig.colorbar(contour, ax=ax, shrink=0.8)
+        ax.plot(0, 0, "w+")
+        ax.set_title(label, fontsize=10)
+        ax.set_xlabel("α")
+        ax.set_ylabel("β")
+    axes[0].set_xlabel("α")
+    axes[0].set_ylabel("loss")
+    axes[0].set_yscale("log")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -309,3 +309,172 @@ def final_table(results: dict[Variant, list[Run]], data: ImageData, setup: Setup
 
 def with_strategy(variants: Iterable[Variant], strategy: str) -> list[Variant]:
     return [replace(v, strategy=strategy) for v in variants]
+
+
+# --- the report's claims, each with a computed verdict --------------------------------------------
+
+def claim_rows(comparisons: dict[str, Comparison]) -> list[dict]:
+    """One row per claim of the report: what was compared, the measured difference and a verdict
+    ("confirmed" / "not confirmed") that follows from the numbers (differences at 2 standard errors)."""
+    rows = []
+
+    def row(key, claim, expected, what):
+        if key in comparisons:
+            c = comparisons[key]
+            rows.append({"key": key, "claim": claim, "what": what, "diff": 100 * c.diff, "se": 100 * c.se,
+                         "outcome": c.verdict,
+                         "verdict": "confirmed" if c.verdict in expected else "not confirmed"})
+
+    row("gelu_t_final", "GELU_T ≈ GELU (final accuracy)", {"indistinguishable"}, "TGELU trainable − GELU, no BN, last epoch")
+    row("gelu_t_early", "GELU_T faster early", {"higher"}, "TGELU trainable − GELU, no BN, first epoch")
+    row("tsqrt_vs_relu", "TSQRT worse than ReLU", {"lower"}, "TSQRT trainable − ReLU, no BN")
+    row("tsqrt_tanh_vs_relu_bn", "TSQRT_tanh close to ReLU + BN", {"indistinguishable"},
+        "TSQRT_tanh trainable (no BN) − ReLU + BN")
+    row("tsqrt_tanh_bn_effect", "TSQRT_tanh better without BN", {"lower"}, "TSQRT_tanh trainable: BN − no BN")
+    trainable = bn_effects(comparisons, "trainable")
+    if trainable:
+        lower = sum(c.verdict == "lower" for c in trainable.values())
+        higher = sum(c.verdict == "higher" for c in trainable.values())
+        rows.append({"key": "bn_hurts_trainable", "claim": "BN hurts trainable versions",
+                     "what": f"trainable activations where BN lowers / raises accuracy (of {len(trainable)})",
+                     "diff": 100 * float(np.mean([c.diff for c in trainable.values()])), "se": float("nan"),
+                     "outcome": f"{lower} lower, {higher} higher",
+                     "verdict": "confirmed" if lower > len(trainable) / 2 else "not confirmed"})
+    return rows
+
+
+# --- figures ----------------------------------------------------------------------------------------
+
+SETTING_STYLES = {(True, False): ("C0", "-", "trainable, no BN"), (False, False): ("C1", "--", "frozen, no BN"),
+                  (True, True): ("C2", "-", "trainable, BN"), (False, True): ("C3", "--", "frozen, BN")}
+
+
+def plot_curves(results: dict[Variant, list[Run]], metric_name: str = "test_acc", ncols: int = 4):
+    """One panel per activation: `metric_name` per epoch, mean ± std over seeds, for each setting."""
+    from lib.plotting import grid
+
+    names = list(dict.fromkeys(v.activation for v in results if v.strategy == "single"))
+    fig, axes = grid(len(names), min(ncols, len(names)), panel=(3.2, 2.4), sharey=True)
+    for ax, name in zip(axes, names):
+        for v, runs in results.items():
+            if v.activation != name or v.strategy != "single":
+                continue
+            color, style, label = SETTING_STYLES[(v.learnable or name not in TRAINABLE, v.batch_norm)]
+            if name not in TRAINABLE:
+                label = "BN" if v.batch_norm else "no BN"
+            m = 100 * metric(runs, metric_name)
+            epochs = runs[0].history.epochs
+            ax.plot(epochs, m.mean(0), style, color=color, label=label)
+            if len(runs) > 1:
+                ax.fill_between(epochs, m.mean(0) - m.std(0, ddof=1), m.mean(0) + m.std(0, ddof=1),
+                                color=color, alpha=0.2)
+        ax.set_title(activations.spec(name).label, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel("test accuracy (%)" if metric_name == "test_acc" else metric_name)
+    fig.tight_layout()
+    return fig
+
+
+def _trainable_runs(results, batch_norm=False, strategy="single"):
+    return {v.activation: runs for v, runs in results.items()
+            if v.learnable and v.activation in TRAINABLE and v.batch_norm == batch_norm and v.strategy == strategy}
+
+
+def plot_trajectories(results: dict[Variant, list[Run]], batch_norm: bool = False, ncols: int = 4):
+    """One panel per (activation, parameter): the element-mean of the parameter per epoch, one line
+    per site (mean over seeds; band: 10-90 % quantiles over elements, averaged over seeds)."""
+    from lib.plotting import grid
+
+    panels = []
+    for name, runs in _trainable_runs(results, batch_norm).items():
+        for pname in runs[0].trajectory[0]["before FC2"]:
+            panels.append((name, pname, runs))
+    fig, axes = grid(len(panels), min(ncols, len(panels)), panel=(3.2, 2.4))
+    for ax, (name, pname, runs) in zip(axes, panels):
+        for i, site in enumerate(runs[0].trajectory[0]):
+            paths = {s: np.mean([r.parameter_path(site, pname, s) for r in runs], axis=0) for s in ("mean", "q10", "q90")}
+            epochs = np.arange(len(paths["mean"]))
+            ax.plot(epochs, paths["mean"], color=f"C{i}", label=site)
+            ax.fill_between(epochs, paths["q10"], paths["q90"], color=f"C{i}", alpha=0.15)
+        ax.set_title(f"{activations.spec(name).label}: {pname}", fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def learned_activation(name: str, values: dict[str, float]) -> nn.Module:
+    """A layer-granularity activation with the given parameter values (e.g. the mean learned ones)."""
+    return activations.get(name, **{k: float(v) for k, v in values.items()})
+
+
+def plot_learned_shapes(results: dict[Variant, list[Run]], batch_norm: bool = False, x_max: float = 4.0,
+                        ncols: int = 4):
+    """Each trainable activation at initialisation (dashed) and with the learned parameters of each
+    site (element- and seed-mean) after the last epoch."""
+    from lib.plotting import grid
+
+    trained = _trainable_runs(results, batch_norm)
+    fig, axes = grid(len(trained), min(ncols, len(trained)), panel=(3.2, 2.4))
+    x = torch.linspace(-x_max, x_max, 401)
+    for ax, (name, runs) in zip(axes, trained.items()):
+        with torch.no_grad():
+            ax.plot(x, activations.get(name)(x), "k--", lw=1, label="initial")
+            for i, site in enumerate(runs[0].trajectory[-1]):
+                values = {p: np.mean([r.trajectory[-1][site][p].mean() for r in runs])
+                          for p in runs[0].trajectory[-1][site]}
+                try:
+                    act = learned_activation(name, values)
+                except ValueError:      # a mean outside the constructor's domain: skip the curve
+                    continue
+                ax.plot(x, act(x), color=f"C{i}", label=site)
+        ax.set_title(activations.spec(name).label, fontsize=10)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+# --- loss landscapes around the trained weights ----------------------------------------------------
+
+def landscape_study(results: dict[Variant, list[Run]], names: Sequence[str], data: ImageData, *,
+                    examples: int = 1000, span: float = 1.0, points_1d: int = 41, points_2d: int = 15,
+                    batch_norm: bool = False, progress: bool = True) -> dict[str, list[dict]]:
+    """Loss slices (lib.landscape) around every seed's trained model of each activation in `names`
+    (trainable where it can be, no BN by default), on the first `examples` training images.
+
+    Returns {activation: [per seed: slices with an added "roughness" dict]}.
+    """
+    from lib import landscape
+
+    x, y = data.train[0][:examples], data.train[1][:examples]
+    out = {}
+    jobs = []
+    for name in names:
+        variant = Variant(name, name in TRAINABLE, batch_norm)
+        if variant not in results:
+            raise KeyError(f"no trained runs of {variant.label} for the landscape")
+        jobs += [(name, run) for run in results[variant]]
+    for name, run in tqdm(jobs, desc="loss slices", disable=not progress):
+        s = landscape.loss_slices(run.model, x, y, span=span, points_1d=points_1d, points_2d=points_2d,
+                                  seed=run.seed)
+        s["roughness"] = landscape.roughness(s)
+        out.setdefault(name, []).append(s)
+    return out
+
+
+def roughness_over_seeds(study: dict[str, list[dict]], measure: str = "excess_2d") -> dict[str, np.ndarray]:
+    return {name: np.array([s["roughness"][measure] for s in slices]) for name, slices in study.items()}
+
+
+def check_names(trainable: Sequence[str], high_low: Sequence[str], landscape: Sequence[str],
+                baselines: Sequence[str] = ("relu",)) -> None:
+    """The chapter's lists of activations, checked before any training starts."""
+    variant_grid(trainable, baselines)
+    missing = [n for n in high_low if n not in trainable]
+    if missing:
+        raise ValueError(f"high_low_activations {missing} must be among the trainable ones {list(trainable)}")
+    missing = [n for n in landscape if n not in trainable and n not in baselines]
+    if missing:
+        raise ValueError(f"landscape_activations {missing} must be trained in the grid "
+                         f"(trainable {list(trainable)} or baselines {list(baselines)})")
