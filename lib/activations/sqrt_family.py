@@ -229,7 +229,7 @@ class THardswish(TrainableActivation):
     :math:`x(x+z)/(2z)` in between.
 
     z = 3 is Hardswish (Howard et al. 2019); z -> 0 tends to ReLU. z = softplus(raw) + 0.01,
-    and the middle piece is evaluated on x clamped to [-z, z] so no branch overflows.
+    and f is computed as x·clamp(x + z, 0, 2z)/(2z), so no branch overflows.
     """
 
     _maps = {"z": (lambda r: _positive(r, 1e-2), lambda v: _positive_raw(v, 1e-2))}
@@ -243,9 +243,9 @@ class THardswish(TrainableActivation):
 
     def forward(self, x: Tensor) -> Tensor:
         z = self.value("z", x)
-        inside = torch.minimum(torch.maximum(x, -z), z)
-        middle = inside * (inside + z) / (2 * z)
-        return torch.where(x >= z, x, torch.where(x <= -z, torch.zeros_like(x), middle))
+        # x·clamp(x + z, 0, 2z)/(2z) is 0 below -z, x above z and x(x+z)/(2z) between: one
+        # expression, no branch that could overflow, 4 elementwise ops instead of 7
+        return x * torch.clamp(x + z, min=torch.zeros_like(z), max=2 * z) / (2 * z)
 
 
 @register("tleaky_relu", label="TLeakyReLU", formula=r"x \text{ if } x > 0 \text{ else } z\,x",
