@@ -371,7 +371,8 @@ def plot_curves(results: dict[Variant, list[Run]], metric_name: str = "test_acc"
         ax.set_title(activations.spec(name).label, fontsize=10)
         ax.set_xlabel("epoch")
         ax.legend(fontsize=7)
-    axes[0].set_ylabel("test accuracy (%)" if metric_name == "test_acc" else metric_name)
+    ylabels = {"test_acc": "test accuracy (%)", "train_eval_acc": "train accuracy (%)"}
+    axes[0].set_ylabel(ylabels.get(metric_name, metric_name))
     fig.tight_layout()
     return fig
 

@@ -10,6 +10,15 @@ from lib import landscape
 from lib.cnn import SqrtCNN
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """These networks are too small to gain from two threads; a shared machine punishes them."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def small_cnn():
     torch.manual_seed(0)
     return SqrtCNN("tsqrt_tanh", learnable=True, batch_norm=True, in_channels=1, channels=3, hidden=5).double()

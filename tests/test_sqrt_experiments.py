@@ -73,9 +73,13 @@ def test_bad_network_arguments_fail_early(kwargs, match):
 
 @pytest.fixture(scope="module")
 def tiny():
+    # one thread: these networks are too small to gain from two, and a shared machine punishes them
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     data = se.load_data("digits", train_limit=256, test_limit=120)
     setup = se.Setup(epochs=2, batch_size=64, channels=4, hidden=8, train_eval=100)
-    return data, setup
+    yield data, setup
+    torch.set_num_threads(threads)
 
 
 def test_training_is_deterministic_given_the_seed(tiny):
@@ -103,7 +107,8 @@ def test_grid_claims_and_tables(tiny):
     data, setup = tiny
     variants = se.variant_grid(["tsqrt", "tgelu", "tsqrt_tanh"])
     assert len(variants) == 2 * (1 + 2 * 3) and len(set(variants)) == len(variants)
-    results = se.run_grid(variants, data, se.Setup(epochs=1, channels=2, hidden=4, train_eval=50),
+    small = se.load_data("digits", train_limit=64, test_limit=40)
+    results = se.run_grid(variants, small, se.Setup(epochs=1, batch_size=32, channels=2, hidden=4, train_eval=20),
                           seeds=[0, 1], progress=False)
     comparisons = se.claims(results)
     assert {"gelu_t_final", "gelu_t_early", "tsqrt_vs_relu", "tsqrt_tanh_vs_relu_bn",
@@ -113,6 +118,45 @@ def test_grid_claims_and_tables(tiny):
     rows = se.final_table(results, data, setup)
     assert [r["variant"] for r in rows] == list(se.TABLE2_VARIANTS)
     assert all(r["seeds"] == 2 and 0 <= r["acc_mean"] <= 100 for r in rows)
+    claim_rows = se.claim_rows(comparisons)
+    assert {r["key"] for r in claim_rows} >= {"gelu_t_final", "tsqrt_vs_relu", "bn_hurts_trainable"}
+    assert all(r["verdict"] in ("confirmed", "not confirmed") for r in claim_rows)
+
+    import matplotlib.pyplot as plt
+    visible = lambda fig: [ax for ax in fig.axes if ax.get_visible() and ax.get_title()]   # noqa: E731
+    assert len(visible(se.plot_curves(results))) == 4                      # ReLU + 3 trainable
+    assert len(visible(se.plot_trajectories(results))) == 4                # z, (z, w), k
+    assert len(visible(se.plot_learned_shapes(results))) == 3
+    plt.close("all")
+
+    study = se.landscape_study(results, ["relu", "tsqrt"], small, examples=30, points_1d=5, points_2d=3,
+                               progress=False)
+    assert [len(study[n]) for n in ("relu", "tsqrt")] == [2, 2]
+    rough = se.roughness_over_seeds(study)
+    assert rough["tsqrt"].shape == (2,) and np.all(rough["tsqrt"] >= 0)
+
+
+def test_claim_verdicts_follow_the_numbers():
+    c = lambda a, b: se.compare(a, b)   # noqa: E731
+    comparisons = {"tsqrt_vs_relu": c([0.5, 0.51, 0.52], [0.9, 0.91, 0.92]),
+                   "gelu_t_early": c([0.5, 0.51, 0.52], [0.9, 0.91, 0.92]),
+                   "bn_effect_tsqrt_trainable": c([0.5, 0.51, 0.52], [0.9, 0.91, 0.92]),
+                   "bn_effect_tgelu_trainable": c([0.9, 0.91, 0.92], [0.5, 0.51, 0.52]),
+                   "bn_effect_tswish_trainable": c([0.5, 0.51, 0.52], [0.9, 0.91, 0.92])}
+    rows = {r["key"]: r for r in se.claim_rows(comparisons)}
+    assert rows["tsqrt_vs_relu"]["verdict"] == "confirmed"        # TSQRT lower than ReLU
+    assert rows["gelu_t_early"]["verdict"] == "not confirmed"     # lower, not faster
+    assert rows["bn_hurts_trainable"]["outcome"] == "2 lower, 1 higher"
+    assert rows["bn_hurts_trainable"]["verdict"] == "confirmed"
+    assert "gelu_t_final" not in rows
+
+
+def test_chapter_name_lists_are_checked():
+    se.check_names(["tsqrt", "tgelu"], ["tgelu"], ["relu", "tsqrt"])
+    with pytest.raises(ValueError, match="high_low_activations"):
+        se.check_names(["tsqrt"], ["tgelu"], [])
+    with pytest.raises(ValueError, match="landscape_activations"):
+        se.check_names(["tsqrt"], [], ["gelu"])
 
 
 def test_compare_verdicts():
