@@ -220,6 +220,7 @@ def claims(results: dict[Variant, list[Run]], early_epoch: int = 1) -> dict[str,
     - ``gelu_t_final`` / ``gelu_t_early``: trainable TGELU vs GELU (frozen TGELU), no BN, at the
       end and after `early_epoch` epochs ("GELU_T ≈ GELU but faster early");
     - ``tsqrt_vs_relu``: trainable TSQRT vs ReLU, no BN ("TSQRT worse than ReLU");
+    - ``tsqrt_bn_vs_relu_bn``: the same with BN (Table 2's TSQRT_BN against RELU_BN);
     - ``tsqrt_tanh_vs_relu_bn``: trainable TSQRT_tanh without BN vs ReLU with BN ("close to RELU_BN");
     - ``tsqrt_tanh_bn_effect``: TSQRT_tanh with BN vs without ("works better without BN");
     - ``bn_effect_<name>_<trainable|frozen>``: with BN vs without, for every activation trained.
@@ -239,6 +240,7 @@ def claims(results: dict[Variant, list[Run]], early_epoch: int = 1) -> dict[str,
     add("gelu_t_final", ("tgelu", True, False), ("tgelu", False, False))
     add("gelu_t_early", ("tgelu", True, False), ("tgelu", False, False), early_epoch)
     add("tsqrt_vs_relu", ("tsqrt", True, False), ("relu", False, False))
+    add("tsqrt_bn_vs_relu_bn", ("tsqrt", True, True), ("relu", False, True))
     add("tsqrt_tanh_vs_relu_bn", ("tsqrt_tanh", True, False), ("relu", False, True))
     add("tsqrt_tanh_bn_effect", ("tsqrt_tanh", True, True), ("tsqrt_tanh", True, False))
     for v in results:
@@ -328,6 +330,7 @@ def claim_rows(comparisons: dict[str, Comparison]) -> list[dict]:
     row("gelu_t_final", "GELU_T ≈ GELU (final accuracy)", {"indistinguishable"}, "TGELU trainable − GELU, no BN, last epoch")
     row("gelu_t_early", "GELU_T faster early", {"higher"}, "TGELU trainable − GELU, no BN, first epoch")
     row("tsqrt_vs_relu", "TSQRT worse than ReLU", {"lower"}, "TSQRT trainable − ReLU, no BN")
+    row("tsqrt_bn_vs_relu_bn", "TSQRT worse than ReLU (with BN, Table 2)", {"lower"}, "TSQRT trainable + BN − ReLU + BN")
     row("tsqrt_tanh_vs_relu_bn", "TSQRT_tanh close to ReLU + BN", {"indistinguishable"},
         "TSQRT_tanh trainable (no BN) − ReLU + BN")
     row("tsqrt_tanh_bn_effect", "TSQRT_tanh better without BN", {"lower"}, "TSQRT_tanh trainable: BN − no BN")

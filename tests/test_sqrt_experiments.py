@@ -111,7 +111,7 @@ def test_grid_claims_and_tables(tiny):
     results = se.run_grid(variants, small, se.Setup(epochs=1, batch_size=32, channels=2, hidden=4, train_eval=20),
                           seeds=[0, 1], progress=False)
     comparisons = se.claims(results)
-    assert {"gelu_t_final", "gelu_t_early", "tsqrt_vs_relu", "tsqrt_tanh_vs_relu_bn",
+    assert {"gelu_t_final", "gelu_t_early", "tsqrt_vs_relu", "tsqrt_bn_vs_relu_bn", "tsqrt_tanh_vs_relu_bn",
             "tsqrt_tanh_bn_effect"} <= set(comparisons)
     assert set(se.bn_effects(comparisons, "trainable")) == {"tsqrt", "tgelu", "tsqrt_tanh"}
     assert set(se.bn_effects(comparisons, "frozen")) == {"relu", "tsqrt", "tgelu", "tsqrt_tanh"}
