@@ -139,7 +139,7 @@ class TrainableActivation(nn.Module):
         self.granularity = granularity
         self.feature_dim = feature_dim
         for name, value in values.items():
-            forward_map, inverse = self._maps.get(name, (None, None))
+            inverse = self._maps.get(name, (None, None))[1]
             raw = inverse(value) if inverse else value
             add_parameter(self, f"raw_{name}", raw, shape=shape, learnable=learnable)
 
