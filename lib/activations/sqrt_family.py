@@ -171,8 +171,7 @@ class TrainableActivation(nn.Module):
 
 # --- parameter-free members ----------------------------------------------------------------------
 
-@register("sqrt", label="SQRT", formula=r"\operatorname{sign}(x)\sqrt{|x|}", family="sqrt",
-          recovers={"SQRT": {}})
+@register("sqrt", label="SQRT", formula=r"\operatorname{sign}(x)\sqrt{|x|}", family="sqrt")
 class SQRT(nn.Module):
     r"""SQRT (Yang, Chen & Liang 2018): :math:`f(x) = \operatorname{sign}(x)\sqrt{|x|}`.
 
@@ -184,8 +183,7 @@ class SQRT(nn.Module):
         return signed_power(x, 0.5)
 
 
-@register("tanhexp", label="TanhExp", formula=r"x \tanh(e^{x})", family="sqrt",
-          recovers={"TanhExp": {}})
+@register("tanhexp", label="TanhExp", formula=r"x \tanh(e^{x})", family="sqrt")
 class TanhExp(nn.Module):
     r"""TanhExp (Liu & Di 2020): :math:`f(x) = x\tanh(e^{x})`.
 
