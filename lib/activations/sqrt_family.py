@@ -261,6 +261,12 @@ class TLeakyReLU(TrainableActivation):
         super().__init__({"z": z}, learnable, granularity, num_features, feature_dim)
 
     def forward(self, x: Tensor) -> Tensor:
+        z = self.raw_z.to(x.dtype)
+        # torch's fused PReLU computes exactly this for one slope or one per channel (dim 1)
+        if z.dim() == 0:
+            return F.prelu(x, z.reshape(1))
+        if z.dim() == 1 and self.feature_dim % max(x.dim(), 1) == 1 and x.dim() >= 2:
+            return F.prelu(x, z)
         return torch.where(x > 0, x, self.value("z", x) * x)
 
 
