@@ -1,0 +1,96 @@
+"""Filter-normalised loss slices (Li et al. 2018) and the roughness measures."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from lib import landscape
+from lib.cnn import SqrtCNN
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """These networks are too small to gain from two threads; a shared machine punishes them."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def small_cnn():
+    torch.manual_seed(0)
+    return SqrtCNN("tsqrt_tanh", learnable=True, batch_norm=True, in_channels=1, channels=3, hidden=5).double()
+
+
+def test_direction_is_filter_normalised_and_skips_biases_bn_and_activations():
+    model = small_cnn()
+    d = landscape.filter_normalized_direction(model, torch.Generator().manual_seed(0))
+    params = dict(model.named_parameters())
+    assert set(d) == set(params)
+    for name, p in params.items():
+        if name.startswith(("act", "bn")) or p.dim() <= 1:
+            assert torch.all(d[name] == 0), name
+        else:
+            torch.testing.assert_close(d[name].flatten(1).norm(dim=1), p.detach().flatten(1).norm(dim=1))
+    # element-wise activation parameters have several dimensions and are still left out
+    assert model.act1.raw_k.dim() == 3 and torch.all(d["act1.raw_k"] == 0)
+
+
+def test_slices_match_a_direct_evaluation_and_restore_the_weights():
+    model = small_cnn()
+    x, y = torch.randn(20, 1, 16, 16, dtype=torch.float64), torch.randint(0, 10, (20,))
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    s = landscape.loss_slices(model, x, y, span=0.5, points_1d=5, points_2d=3, seed=7)
+    for n, p in model.named_parameters():
+        assert torch.equal(p, before[n])
+    assert s["loss_1d"].shape == (5,) and s["loss_2d"].shape == (3, 3)
+    model.eval()
+    with torch.no_grad():
+        centre = nn.functional.cross_entropy(model(x), y).item()
+        d = landscape.filter_normalized_direction(model, torch.Generator().manual_seed(7))
+        for n, p in model.named_parameters():
+            p.add_(0.25 * d[n])
+        moved = nn.functional.cross_entropy(model(x), y).item()
+    assert s["loss_1d"][2] == pytest.approx(centre, rel=1e-12)
+    assert s["loss_2d"][1, 1] == pytest.approx(centre, rel=1e-12)
+    assert s["loss_1d"][3] == pytest.approx(moved, rel=1e-12)
+
+
+def test_slices_are_deterministic_given_the_seed():
+    model = small_cnn()
+    x, y = torch.randn(10, 1, 16, 16, dtype=torch.float64), torch.randint(0, 10, (10,))
+    a, b, c = (landscape.loss_slices(model, x, y, points_1d=5, points_2d=3, seed=s) for s in (1, 1, 2))
+    np.testing.assert_array_equal(a["loss_2d"], b["loss_2d"])
+    assert not np.array_equal(a["loss_1d"], c["loss_1d"])
+
+
+def test_excess_variation_is_zero_for_one_basin_and_counts_bumps():
+    t = np.linspace(-1, 1, 101)
+    assert landscape.excess_variation(t**2) == pytest.approx(0.0, abs=1e-12)
+    assert landscape.excess_variation(t) == pytest.approx(0.0, abs=1e-12)      # monotone
+    assert landscape.excess_variation(np.ones(7)) == 0.0
+    # a W shape: down 1, up 0.5, down 0.5, up 1 -> TV 3, basin 2 -> excess 0.5
+    w = np.array([1.0, 0.0, 0.5, 0.0, 1.0])
+    assert landscape.excess_variation(w) == pytest.approx(0.5)
+    assert landscape.excess_variation(np.array([1.0, np.nan, 2.0])) == float("inf")
+
+
+def test_roughness_orders_a_jagged_bowl_above_a_smooth_one():
+    t = np.linspace(-1, 1, 41)
+    smooth = {"loss_1d": t**2, "loss_2d": t[None, :15] ** 2 + t[:15, None] ** 2}
+    jagged_1d = t**2 + 0.05 * np.sin(40 * t)
+    jagged = {"loss_1d": jagged_1d, "loss_2d": smooth["loss_2d"] + 0.05 * np.sin(40 * t[None, :15])}
+    r_smooth, r_jagged = landscape.roughness(smooth), landscape.roughness(jagged)
+    for key in ("excess_1d", "excess_2d", "curvature"):
+        assert r_jagged[key] > r_smooth[key], key
+
+
+def test_bad_slice_arguments():
+    model = small_cnn()
+    x, y = torch.randn(4, 1, 16, 16, dtype=torch.float64), torch.randint(0, 10, (4,))
+    with pytest.raises(ValueError, match="span"):
+        landscape.loss_slices(model, x, y, span=0.0)
+    with pytest.raises(ValueError, match="1-D curve"):
+        landscape.excess_variation(np.ones((2, 2)))
