@@ -168,7 +168,13 @@ class Hermite(nn.Module):
         features = feature_shape(num_features)
         self.degree, self.init, self.feature_dim = int(degree), init, feature_dim
         _add(self, "coefficients", _init_tensor(values["coefficients"], features), learnable)
-        self.register_buffer("basis_scale", _init_tensor(values["basis_scale"], ()))
+        self.basis_scale_values = tuple(float(v) for v in values["basis_scale"])   # exact constants
+
+    @property
+    def basis_scale(self) -> Tensor:
+        """s_k, made in the coefficients' dtype from float64 constants (a float32 buffer
+        converted by .double() would carry float32 rounding of 1/k!)."""
+        return torch.tensor(self.basis_scale_values, dtype=self.coefficients.dtype, device=self.coefficients.device)
 
     def effective_coefficients(self) -> Tensor:
         """e_k = a_k s_k, the coefficients of He_k."""
@@ -215,9 +221,12 @@ class FourierSeries(torch.autograd.Function):
 
     @staticmethod
     def forward(x: Tensor, amplitude: Tensor, phase: Tensor, frequency: Tensor, bias: Tensor) -> Tensor:
-        out = None
+        if amplitude.dim() == 1:                         # shared coefficients: all terms in one pass
+            cosines = _angles(x, frequency, phase).cos_()
+            return (amplitude @ cosines).reshape(x.shape).add_(bias)
+        out = angle = None
         for k in range(amplitude.shape[0]):
-            angle = torch.addcmul(phase[k].neg(), frequency[k], x).cos_()
+            angle = _angle(x, frequency[k], phase[k], angle).cos_()
             out = torch.addcmul(bias, amplitude[k], angle) if out is None else out.addcmul_(amplitude[k], angle)
         return out
 
@@ -230,12 +239,15 @@ class FourierSeries(torch.autograd.Function):
         x, amplitude, phase, frequency, bias = ctx.saved_tensors
         need_x, need_a, need_p, need_w, need_b = ctx.needs_input_grad
         shape = amplitude.shape[1:]
+        if amplitude.dim() == 1:
+            return _fourier_shared_backward(grad, x, amplitude, phase, frequency, ctx.needs_input_grad)
         grad_times_x = grad * x if need_w else None
         slope = None                                     # sum_k c_k w_k sin(w_k x - phi_k) = -F'(x)
+        angle = sine = None                              # two buffers, reused for every k
         g_a, g_p, g_w = [], [], []
         for k in range(amplitude.shape[0]):
-            angle = torch.addcmul(phase[k].neg(), frequency[k], x)
-            sine = torch.sin(angle)
+            angle = _angle(x, frequency[k], phase[k], angle)
+            sine = torch.sin(angle) if sine is None else sine.copy_(angle).sin_()
             if need_p:
                 g_p.append(amplitude[k] * _inner(grad, sine, shape))
             if need_w:
@@ -245,10 +257,46 @@ class FourierSeries(torch.autograd.Function):
                 slope = sine * weight if slope is None else slope.addcmul_(weight, sine)
             if need_a:
                 g_a.append(_inner(grad, angle.cos_(), shape))
-        grad_x = -grad * slope if need_x else None
+        grad_x = slope.mul_(grad).neg_() if need_x else None
         stack = lambda g, like: torch.stack(g).to(like.dtype) if g else None  # noqa: E731
         grad_b = _total(grad, shape).to(bias.dtype) if need_b else None
         return grad_x, stack(g_a, amplitude), stack(g_p, phase), stack(g_w, frequency), grad_b
+
+
+def _angles(x: Tensor, frequency: Tensor, phase: Tensor) -> Tensor:
+    """(K, x.numel()): w_k x - phi_k for every term at once (a temporary, never saved)."""
+    return torch.addcmul(phase.neg().unsqueeze(1), frequency.unsqueeze(1), x.reshape(1, -1))
+
+
+def _fourier_shared_backward(grad, x, amplitude, phase, frequency, needs):
+    """Backward of `FourierSeries` for one coefficient vector: sines and cosines of all terms as
+    (K, N) temporaries, and every reduction over the elements as one matrix-vector product."""
+    need_x, need_a, need_p, need_w, need_b = needs
+    flat = grad.reshape(-1)
+    angles = _angles(x, frequency, phase)
+    sines = torch.sin(angles)
+    grad_x = grad_a = grad_p = grad_w = grad_b = None
+    if need_x:                                       # F' = -sum_k c_k w_k sin(angle_k)
+        grad_x = (amplitude * frequency).neg() @ sines
+        grad_x = grad_x.reshape(x.shape).mul_(grad)
+    if need_p:
+        grad_p = amplitude * (sines @ flat)
+    if need_w:
+        grad_w = -amplitude * (sines @ (flat * x.reshape(-1)))
+    if need_a:
+        del sines
+        grad_a = angles.cos_() @ flat
+    if need_b:
+        grad_b = flat.sum()
+    return grad_x, grad_a, grad_p, grad_w, grad_b
+
+
+def _angle(x: Tensor, frequency: Tensor, phase: Tensor, buffer: Tensor | None) -> Tensor:
+    """w x - phi, written into `buffer` when one is given: a fresh 8 MB tensor costs page faults
+    on every call, which at these sizes is as much as the arithmetic."""
+    if buffer is None:
+        return torch.addcmul(phase.neg(), frequency, x)
+    return buffer.copy_(x).mul_(frequency).sub_(phase)
 
 
 def _cos_mean(omega: np.ndarray, distribution: str) -> np.ndarray:
@@ -304,7 +352,12 @@ class Fourier(nn.Module):
         for name in ("amplitudes", "phases", "frequencies", "bias"):
             _add(self, name, _init_tensor(values[name], features), learnable)
         inverse = [1.0 / math.factorial(k) for k in range(1, self.degree + 1)]
-        self.register_buffer("inverse_factorial", _init_tensor(inverse, ()))
+        self.inverse_factorial_values = tuple(inverse)
+
+    @property
+    def inverse_factorial(self) -> Tensor:
+        """1/k!, k = 1..n, in the amplitudes' dtype from float64 constants."""
+        return torch.tensor(self.inverse_factorial_values, dtype=self.amplitudes.dtype, device=self.amplitudes.device)
 
     def forward(self, x: Tensor) -> Tensor:
         fd, dtype = self.feature_dim, x.dtype
