@@ -77,12 +77,12 @@ def within(values: np.ndarray, low: float = 0.5, high: float = 2.0) -> bool:
 
 def propagation_table(runs: list[Propagation]) -> str:
     rows = ["| activation (init) | signal at layer 1 | signal at layer L (measured) | mean field | "
-            "gradient at layer 1 / layer L (measured) | mean field | overflow at layer | both within [1/2, 2] |",
+            "gradient at layer 1 / layer L (measured) | mean field | signal overflows at layer | both within [1/2, 2] |",
             "|---|---|---|---|---|---|---|---|"]
     for run in runs:
         signal_end = np.nanmean(run.signal[:, -1]) if np.isfinite(run.signal[:, -1]).any() else math.nan
         grad_ratio = run.gradient[:, 0] / run.gradient[:, -1]
-        overflow = first_overflow(np.vstack([run.signal, run.gradient]))
+        overflow = first_overflow(run.signal)
         rows.append(f"| {run.label} | {np.mean(run.signal[:, 0]):.3g} | {signal_end:.3g} | "
                     f"{run.signal_theory[-1]:.3g} | {np.nanmean(grad_ratio):.3g} | "
                     f"{run.gradient_theory[0] / run.gradient_theory[-1]:.3g} | {overflow or '—'} | "

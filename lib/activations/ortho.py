@@ -405,6 +405,8 @@ class MaxAffine(torch.autograd.Function):
         x, slopes, intercepts = ctx.saved_tensors
         need_x, need_s, need_c = ctx.needs_input_grad
         shape = slopes.shape[1:]
+        if slopes.dim() == 1:
+            return _max_affine_shared_backward(grad, x, slopes, intercepts, ctx.needs_input_grad)
         best = torch.addcmul(intercepts[0], slopes[0], x)
         index = torch.zeros(best.shape, dtype=torch.uint8, device=x.device)
         for k in range(1, slopes.shape[0]):
@@ -427,6 +429,25 @@ class MaxAffine(torch.autograd.Function):
             grad_s = torch.stack(g_s).to(slopes.dtype) if need_s else None
             grad_c = torch.stack(g_c).to(intercepts.dtype) if need_c else None
         return grad_x, grad_s, grad_c
+
+
+def _max_affine_shared_backward(grad, x, slopes, intercepts, needs):
+    """Backward of `MaxAffine` for one coefficient vector: the winning piece of every element by
+    one argmax over a (K, N) temporary (first maximiser on ties, as the forward's max), the input
+    gradient by a gather, the coefficient gradients by two scatter-adds (one pass each)."""
+    need_x, need_s, need_c = needs
+    lines = torch.addcmul(intercepts.unsqueeze(1), slopes.unsqueeze(1), x.reshape(1, -1))
+    index = lines.argmax(dim=0)
+    del lines
+    flat = grad.reshape(-1)
+    grad_x = grad_s = grad_c = None
+    if need_x:
+        grad_x = slopes.take(index).reshape(x.shape).mul_(grad)
+    if need_c:
+        grad_c = torch.zeros_like(intercepts).scatter_add_(0, index, flat.to(intercepts.dtype))
+    if need_s:
+        grad_s = torch.zeros_like(slopes).scatter_add_(0, index, (flat * x.reshape(-1)).to(slopes.dtype))
+    return grad_x, grad_s, grad_c
 
 
 def _terms_gather(values: Tensor, index: Tensor) -> Tensor:
