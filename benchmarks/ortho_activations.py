@@ -1,6 +1,6 @@
 """Learnable-basis activations against GELU and against torchortho, measured side by side.
 
-    python benchmarks/ortho_activations.py [--rows 4096] [--cols 512] [--repeats 15]
+    python benchmarks/ortho_activations.py [--rows 4096] [--cols 512] [--repeats 15] [--threads N] [--clock wall|cpu]
 
 For each activation at its default (variance-preserving) init, learnable coefficients:
 forward+backward time at (rows, cols) float32 (median over interleaved rounds: every round
@@ -40,11 +40,14 @@ def build_modules() -> dict[str, torch.nn.Module]:
     return modules
 
 
-def forward_backward_seconds(module: torch.nn.Module, x: torch.Tensor) -> float:
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def forward_backward_seconds(module: torch.nn.Module, x: torch.Tensor, clock=time.perf_counter) -> float:
     x = x.detach().requires_grad_(True)
-    start = time.perf_counter()
+    start = clock()
     module(x).sum().backward()
-    return time.perf_counter() - start
+    return clock() - start
 
 
 def saved_bytes(module: torch.nn.Module, x: torch.Tensor) -> int:
@@ -67,7 +70,14 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=4096)
     parser.add_argument("--cols", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                        help="wall: elapsed time; cpu: this process's CPU time, which on a shared machine "
+                             "with --threads 1 approximates the time on an idle core")
     args = parser.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    clock = CLOCKS[args.clock]
 
     torch.manual_seed(0)
     x = torch.randn(args.rows, args.cols)
@@ -77,16 +87,16 @@ def main() -> None:
     order = list(modules)
     load_before = os.getloadavg()
     for label in order:                                   # warm-up
-        forward_backward_seconds(modules[label], x)
+        forward_backward_seconds(modules[label], x, clock)
     for _ in range(args.repeats):
         random.shuffle(order)
         for label in order:
-            times[label].append(forward_backward_seconds(modules[label], x))
+            times[label].append(forward_backward_seconds(modules[label], x, clock))
     load_after = os.getloadavg()
     median = {label: statistics.median(t) for label, t in times.items()}
 
     print(f"forward+backward at ({args.rows}, {args.cols}) float32, {torch.get_num_threads()} threads, "
-          f"median of {args.repeats} interleaved rounds; torch {torch.__version__}")
+          f"{args.clock} clock, median of {args.repeats} interleaved rounds; torch {torch.__version__}")
     print("load average (1, 5, 15 min): before " + ", ".join(f"{v:.2f}" for v in load_before)
           + "; after " + ", ".join(f"{v:.2f}" for v in load_after))
     print(f"{'activation':<31} {'ms':>8} {'x GELU':>8} {'torchortho / ours':>18} {'saved / input':>14}")
