@@ -14,7 +14,7 @@ from lib.activations.registry import (
     ActivationSpec, activation_parameters, families, get, is_activation, names, register, spec, specs,
 )
 
-FAMILY_MODULES = ("classical", "snake", "sqrt_family")
+FAMILY_MODULES = ("classical", "snake", "sqrt_family", "ortho")
 
 for _module in FAMILY_MODULES:
     import_module(f"lib.activations.{_module}")

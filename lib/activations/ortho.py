@@ -1,0 +1,590 @@
+"""Learnable-basis activations: Hermite, Fourier, Tropical and TropicalRational.
+
+Khalfaoui-Hassani & Kesselheim, "Learnable polynomial, trigonometric, and tropical
+activations" (2025); reference library torchortho 0.1.2 (GPL-3.0, compared against only).
+Each activation has one coefficient vector per layer (as in the paper) or, with
+``num_features``, one per channel along ``feature_dim`` (an option the paper lacks).
+
+The three series are evaluated by hand-written autograd Functions that save only the input
+and the (few) coefficients, and recompute what they need in the backward pass: the memory
+kept for backward is one copy of the input, whatever the degree. Initial coefficients come
+from `lib.ortho_init` (variance-preserving by default; see there for every scheme).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from lib import ortho_init
+from lib.activations.base import broadcast_to_input, feature_shape
+from lib.activations.registry import register
+
+DISTRIBUTIONS = ("normal", "uniform")   # x ~ N(0, 1), or x ~ U[-pi, pi] (the Fourier scheme's assumption)
+
+
+# --- shared helpers -------------------------------------------------------------------------------
+
+def _inner(grad: Tensor, t: Tensor, shape: torch.Size) -> Tensor:
+    """sum(grad * t) reduced to a coefficient's broadcast `shape`: one pass, no temporary when
+    the coefficient is shared (a dot product), else a product summed down to the channels."""
+    if len(shape) == 0:
+        return torch.dot(grad.reshape(-1), t.reshape(-1))
+    return (grad * t).sum_to_size(shape)
+
+
+def _total(grad: Tensor, shape: torch.Size) -> Tensor:
+    return grad.sum() if len(shape) == 0 else grad.sum_to_size(shape)
+
+
+def _terms(p: Tensor, x: Tensor, feature_dim: int) -> Tensor:
+    """A coefficient tensor of shape (*features, K) as (K, *view): term k's coefficients, viewed
+    to broadcast against `x` (a scalar per term when the coefficients are shared)."""
+    if p.dim() == 1:
+        return p
+    view = broadcast_to_input(p[..., 0], x, feature_dim).shape
+    return p.movedim(-1, 0).reshape((p.shape[-1], *view))
+
+
+def _init_tensor(value, features: tuple[int, ...]) -> Tensor:
+    """A float64 NumPy init value (K,) or () expanded to (*features, K) or (*features,)."""
+    tensor = torch.as_tensor(np.asarray(value, dtype=float), dtype=torch.get_default_dtype())
+    return tensor.expand(features + tuple(tensor.shape)).clone()
+
+
+def _add(module: nn.Module, name: str, value: Tensor, learnable: bool) -> None:
+    if learnable:
+        module.register_parameter(name, nn.Parameter(value))
+    else:
+        module.register_buffer(name, value)
+
+
+def _check_common(init, fit_target, learnable) -> None:
+    if not isinstance(learnable, bool):
+        raise ValueError(f"learnable must be True or False, got {learnable!r}")
+    if init == "fit" and not isinstance(fit_target, str):
+        raise ValueError(f"fit_target must be the name of a registered activation, got {fit_target!r}")
+
+
+def _rows(*tensors: Tensor) -> list[np.ndarray]:
+    """Coefficients as float64 arrays of shape (channels, K) (one row when shared)."""
+    return [t.detach().cpu().double().reshape(-1, t.shape[-1]).numpy() for t in tensors]
+
+
+def _per_channel(values: list[float], features: tuple[int, ...]):
+    return values[0] if not features else np.asarray(values).reshape(features)
+
+
+def _check_distribution(distribution: str) -> None:
+    if distribution not in DISTRIBUTIONS:
+        raise ValueError(f"unknown distribution {distribution!r}; choose from {', '.join(DISTRIBUTIONS)}")
+
+
+# --- Hermite --------------------------------------------------------------------------------------
+
+class HermiteSeries(torch.autograd.Function):
+    """sum_k e_k He_k(x) by the three-term recurrence He_{k+1} = x He_k - k He_{k-1}.
+
+    `e` has shape (K, *view). Saves only x and e; the backward pass recomputes He_k and uses
+    He_k' = k He_{k-1}, so it is exact everywhere, x = 0 included. No Python branch on values:
+    works under torch.func transforms (vmap).
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x: Tensor, e: Tensor) -> Tensor:
+        out = torch.addcmul(e[0], e[1], x)
+        prev, cur = None, x
+        for k in range(1, e.shape[0] - 1):
+            nxt = x * cur
+            nxt = nxt.sub_(1.0) if prev is None else nxt.sub_(prev, alpha=k)   # He_{k+1}
+            out.addcmul_(e[k + 1], nxt)
+            prev, cur = cur, nxt
+        return out
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(*inputs)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        x, e = ctx.saved_tensors
+        need_x, need_e = ctx.needs_input_grad
+        n_terms, shape = e.shape[0], e.shape[1:]
+        grads_e = [_total(grad, shape), _inner(grad, x, shape)] if need_e else None
+        # d = F'(x) = sum_{k>=1} k e_k He_{k-1}
+        derivative = torch.addcmul(e[1], e[2], x, value=2.0) if n_terms > 2 else e[1]
+        prev, cur = None, x
+        for k in range(1, n_terms - 1):
+            nxt = x * cur
+            nxt = nxt.sub_(1.0) if prev is None else nxt.sub_(prev, alpha=k)   # He_{k+1}
+            if need_e:
+                grads_e.append(_inner(grad, nxt, shape))
+            if need_x and k + 2 < n_terms:
+                derivative.addcmul_(e[k + 2], nxt, value=float(k + 2))
+            prev, cur = cur, nxt
+        grad_x = grad * derivative if need_x else None
+        grad_e = torch.stack(grads_e).to(e.dtype) if need_e else None
+        return grad_x, grad_e
+
+
+def hermite_second_moments(degree: int = 3, init: str = "variance_preserving",
+                           fit_target: str = "gelu") -> tuple[float, float]:
+    """E[F^2], E[F'^2] under N(0, 1) at initialisation (closed form; see `Hermite.second_moments`)."""
+    return Hermite(degree=degree, init=init, fit_target=fit_target).second_moments("normal")
+
+
+@register("hermite", label="Hermite", family="basis", second_moments=hermite_second_moments,
+          formula=r"\sum_{k=0}^{n} a_k \, \frac{\mathrm{He}_k(x)}{k!}")
+class Hermite(nn.Module):
+    r"""Hermite: :math:`F(x) = \sum_{k=0}^{n} a_k s_k \mathrm{He}_k(x)`, probabilists' Hermite polynomials.
+
+    :math:`s_k = 1/k!` (torchortho 0.1.2; with :math:`P_k = \mathrm{He}_k/k!`, :math:`P_k' = P_{k-1}`),
+    or :math:`s_k = 1/\sqrt{k!}` (the orthonormal basis of 0.1.1) with ``init="orthonormal"``.
+    Since :math:`E[\mathrm{He}_j \mathrm{He}_k] = k!\,\delta_{jk}` under N(0, 1),
+    :math:`E[F^2] = \sum_k (a_k s_k)^2 k!` and :math:`E[F'^2] = \sum_{k \ge 1} (a_k s_k)^2 k\,k!`.
+
+    Args:
+        degree: n >= 1 (the paper uses 3).
+        init: ``"variance_preserving"`` (default), ``"orthonormal"`` or ``"fit"`` (see `lib.ortho_init`).
+        fit_target: the registered activation that ``init="fit"`` fits (values and derivatives).
+        learnable: train the coefficients (else they are fixed buffers).
+        num_features: one coefficient vector per feature/channel along ``feature_dim``.
+        feature_dim: 1 for (N, C) and (N, C, H, W); -1 for (B, T, C).
+
+    The coefficients may take any finite value: a polynomial is defined everywhere.
+    """
+
+    family = "hermite"
+
+    def __init__(self, degree: int = 3, init: str = "variance_preserving", fit_target: str = "gelu",
+                 learnable: bool = True, num_features: int | tuple[int, ...] | None = None, feature_dim: int = 1):
+        super().__init__()
+        _check_common(init, fit_target, learnable)
+        values = ortho_init.hermite_init(degree, init, fit_target)
+        features = feature_shape(num_features)
+        self.degree, self.init, self.feature_dim = int(degree), init, feature_dim
+        _add(self, "coefficients", _init_tensor(values["coefficients"], features), learnable)
+        self.basis_scale_values = tuple(float(v) for v in values["basis_scale"])   # exact constants
+
+    @property
+    def basis_scale(self) -> Tensor:
+        """s_k, made in the coefficients' dtype from float64 constants (a float32 buffer
+        converted by .double() would carry float32 rounding of 1/k!)."""
+        return torch.tensor(self.basis_scale_values, dtype=self.coefficients.dtype, device=self.coefficients.device)
+
+    def effective_coefficients(self) -> Tensor:
+        """e_k = a_k s_k, the coefficients of He_k."""
+        return self.coefficients * self.basis_scale
+
+    def forward(self, x: Tensor) -> Tensor:
+        e = self.effective_coefficients().to(x.dtype)
+        return HermiteSeries.apply(x, _terms(e, x, self.feature_dim))
+
+    def second_moments(self, distribution: str = "normal"):
+        """Exact E[F^2], E[F'^2] for x ~ N(0, 1) or U[-pi, pi] (per channel if coefficients are)."""
+        _check_distribution(distribution)
+        (rows,) = _rows(self.effective_coefficients())
+        factorial = np.array([float(math.factorial(k)) for k in range(rows.shape[1])])
+        k = np.arange(rows.shape[1])
+        forward, backward = [], []
+        for e in rows:
+            if distribution == "normal":
+                forward.append(float(np.sum(e**2 * factorial)))
+                backward.append(float(np.sum(e**2 * k * factorial)))
+            else:   # integrate the power-series polynomial exactly over [-pi, pi]
+                p = np.polynomial.HermiteE(e).convert(kind=np.polynomial.Polynomial)
+                mean = lambda q: (q.integ()(math.pi) - q.integ()(-math.pi)) / (2 * math.pi)  # noqa: E731
+                forward.append(float(mean(p**2)))
+                backward.append(float(mean(p.deriv() ** 2)))
+        features = tuple(self.coefficients.shape[:-1])
+        return _per_channel(forward, features), _per_channel(backward, features)
+
+    def extra_repr(self) -> str:
+        kind = "learnable" if isinstance(self.coefficients, nn.Parameter) else "fixed"
+        return f"degree={self.degree}, init={self.init!r}, coefficients={tuple(self.coefficients.shape)} ({kind})"
+
+
+# --- Fourier --------------------------------------------------------------------------------------
+
+class FourierSeries(torch.autograd.Function):
+    """b + sum_k c_k cos(w_k x - phi_k) with c, phi, w of shape (K, *view) and b of shape view.
+
+    Saves only x and the coefficients; the backward pass recomputes each angle once and takes
+    its sine (and cosine, for dF/dc). No Python branch on values (vmap-safe).
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x: Tensor, amplitude: Tensor, phase: Tensor, frequency: Tensor, bias: Tensor) -> Tensor:
+        out = angle = None
+        for k in range(amplitude.shape[0]):
+            angle = _angle(x, frequency[k], phase[k], angle).cos_()
+            out = torch.addcmul(bias, amplitude[k], angle) if out is None else out.addcmul_(amplitude[k], angle)
+        return out
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(*inputs)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        x, amplitude, phase, frequency, bias = ctx.saved_tensors
+        need_x, need_a, need_p, need_w, need_b = ctx.needs_input_grad
+        shape = amplitude.shape[1:]
+        grad_times_x = grad * x if need_w else None
+        slope = None                                     # sum_k c_k w_k sin(w_k x - phi_k) = -F'(x)
+        angle = sine = None                              # two buffers, reused for every k
+        g_a, g_p, g_w = [], [], []
+        for k in range(amplitude.shape[0]):
+            angle = _angle(x, frequency[k], phase[k], angle)
+            sine = torch.sin(angle) if sine is None else sine.copy_(angle).sin_()
+            if need_p:
+                g_p.append(amplitude[k] * _inner(grad, sine, shape))
+            if need_w:
+                g_w.append(-amplitude[k] * _inner(grad_times_x, sine, shape))
+            if need_x:
+                weight = amplitude[k] * frequency[k]
+                slope = sine * weight if slope is None else slope.addcmul_(weight, sine)
+            if need_a:
+                g_a.append(_inner(grad, angle.cos_(), shape))
+        grad_x = slope.mul_(grad).neg_() if need_x else None
+        stack = lambda g, like: torch.stack(g).to(like.dtype) if g else None  # noqa: E731
+        grad_b = _total(grad, shape).to(bias.dtype) if need_b else None
+        return grad_x, stack(g_a, amplitude), stack(g_p, phase), stack(g_w, frequency), grad_b
+
+
+def _angle(x: Tensor, frequency: Tensor, phase: Tensor, buffer: Tensor | None) -> Tensor:
+    """w x - phi, written into `buffer` when one is given: a fresh 8 MB tensor costs page faults
+    on every call, which at these sizes is as much as the arithmetic."""
+    if buffer is None:
+        return torch.addcmul(phase.neg(), frequency, x)
+    return buffer.copy_(x).mul_(frequency).sub_(phase)
+
+
+def _cos_mean(omega: np.ndarray, distribution: str) -> np.ndarray:
+    """E[cos(omega x)] for x ~ N(0, 1) (exp(-omega^2/2)) or U[-pi, pi] (sin(pi omega)/(pi omega))."""
+    return np.exp(-omega**2 / 2) if distribution == "normal" else np.sinc(omega)
+
+
+def fourier_moments(amplitude: np.ndarray, phase: np.ndarray, frequency: np.ndarray, bias: float,
+                    distribution: str = "normal") -> tuple[float, float]:
+    """Exact E[F^2] and E[F'^2] of F = b + sum_k c_k cos(w_k x - phi_k) (c_k already divided by k!).
+
+    With E[cos(wx - phi)] = cos(phi) m(w) for a symmetric x, and cos a cos b = (cos(a-b) + cos(a+b))/2,
+    sin a sin b = (cos(a-b) - cos(a+b))/2.
+    """
+    c, p, w = (np.asarray(v, dtype=float) for v in (amplitude, phase, frequency))
+    diff = np.cos(p[:, None] - p[None, :]) * _cos_mean(w[:, None] - w[None, :], distribution)
+    summ = np.cos(p[:, None] + p[None, :]) * _cos_mean(w[:, None] + w[None, :], distribution)
+    cc = c[:, None] * c[None, :]
+    forward = bias**2 + 2 * bias * np.sum(c * np.cos(p) * _cos_mean(w, distribution)) + np.sum(cc * (diff + summ)) / 2
+    backward = np.sum(cc * w[:, None] * w[None, :] * (diff - summ)) / 2
+    return float(forward), float(backward)
+
+
+def fourier_second_moments(degree: int = 5, init: str = "variance_preserving",
+                           fit_target: str = "gelu") -> tuple[float, float]:
+    """E[F^2], E[F'^2] under N(0, 1) at initialisation (closed form)."""
+    return Fourier(degree=degree, init=init, fit_target=fit_target).second_moments("normal")
+
+
+@register("fourier", label="Fourier", family="basis", second_moments=fourier_second_moments,
+          formula=r"b + \sum_{k=1}^{n} A_k \, \frac{\cos(\omega_k x - \varphi_k)}{k!}")
+class Fourier(nn.Module):
+    r"""Fourier: :math:`F(x) = b + \sum_{k=1}^{n} A_k \cos(\omega_k x - \varphi_k)/k!`, all of A, phi, omega, b learnable.
+
+    Args:
+        degree: n >= 1 (the paper uses 5).
+        init: ``"variance_preserving"`` (default, torchortho 0.1.2), ``"variance_preserving_sqrt2"``
+            (amplitudes times sqrt 2) or ``"fit"`` (see `lib.ortho_init`).
+        fit_target, learnable, num_features, feature_dim: as for :class:`Hermite`.
+
+    Bounded for any finite coefficients; the frequencies may cross zero or turn negative.
+    """
+
+    family = "fourier"
+
+    def __init__(self, degree: int = 5, init: str = "variance_preserving", fit_target: str = "gelu",
+                 learnable: bool = True, num_features: int | tuple[int, ...] | None = None, feature_dim: int = 1):
+        super().__init__()
+        _check_common(init, fit_target, learnable)
+        values = ortho_init.fourier_init(degree, init, fit_target)
+        features = feature_shape(num_features)
+        self.degree, self.init, self.feature_dim = int(degree), init, feature_dim
+        for name in ("amplitudes", "phases", "frequencies", "bias"):
+            _add(self, name, _init_tensor(values[name], features), learnable)
+        inverse = [1.0 / math.factorial(k) for k in range(1, self.degree + 1)]
+        self.inverse_factorial_values = tuple(inverse)
+
+    @property
+    def inverse_factorial(self) -> Tensor:
+        """1/k!, k = 1..n, in the amplitudes' dtype from float64 constants."""
+        return torch.tensor(self.inverse_factorial_values, dtype=self.amplitudes.dtype, device=self.amplitudes.device)
+
+    def forward(self, x: Tensor) -> Tensor:
+        fd, dtype = self.feature_dim, x.dtype
+        amplitude = (self.amplitudes * self.inverse_factorial).to(dtype)
+        return FourierSeries.apply(x, _terms(amplitude, x, fd), _terms(self.phases.to(dtype), x, fd),
+                                   _terms(self.frequencies.to(dtype), x, fd),
+                                   broadcast_to_input(self.bias.to(dtype), x, fd))
+
+    def second_moments(self, distribution: str = "normal"):
+        """Exact E[F^2], E[F'^2] for x ~ N(0, 1) or U[-pi, pi] (per channel if coefficients are)."""
+        _check_distribution(distribution)
+        amplitude, phase, frequency = _rows(self.amplitudes * self.inverse_factorial, self.phases, self.frequencies)
+        bias = self.bias.detach().cpu().double().reshape(-1).numpy()
+        pairs = [fourier_moments(a, p, w, b, distribution) for a, p, w, b in zip(amplitude, phase, frequency, bias)]
+        features = tuple(self.amplitudes.shape[:-1])
+        return _per_channel([f for f, _ in pairs], features), _per_channel([b for _, b in pairs], features)
+
+    def extra_repr(self) -> str:
+        kind = "learnable" if isinstance(self.amplitudes, nn.Parameter) else "fixed"
+        return f"degree={self.degree}, init={self.init!r}, amplitudes={tuple(self.amplitudes.shape)} ({kind})"
+
+
+# --- Tropical -------------------------------------------------------------------------------------
+
+class MaxAffine(torch.autograd.Function):
+    """max_k (s_k x + c_k), slopes and intercepts of shape (K, *view); ties go to the lowest k
+    (as torch.max). Saves only x and the coefficients; the backward pass recomputes the
+    maximising piece of each element. vmap-safe."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x: Tensor, slopes: Tensor, intercepts: Tensor) -> Tensor:
+        best = torch.addcmul(intercepts[0], slopes[0], x)
+        for k in range(1, slopes.shape[0]):
+            best = torch.maximum(best, torch.addcmul(intercepts[k], slopes[k], x))
+        return best
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(*inputs)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        x, slopes, intercepts = ctx.saved_tensors
+        need_x, need_s, need_c = ctx.needs_input_grad
+        shape = slopes.shape[1:]
+        if slopes.dim() == 1:
+            return _max_affine_shared_backward(grad, x, slopes, intercepts, ctx.needs_input_grad)
+        best = torch.addcmul(intercepts[0], slopes[0], x)
+        index = torch.zeros(best.shape, dtype=torch.uint8, device=x.device)
+        for k in range(1, slopes.shape[0]):
+            line = torch.addcmul(intercepts[k], slopes[k], x)
+            better = line > best                        # strict: the first maximiser keeps a tie
+            best = torch.where(better, line, best)
+            index = torch.where(better, k, index)
+        grad_x = grad_s = grad_c = None
+        if need_x:
+            grad_x = grad * _terms_gather(slopes, index)
+        if need_s or need_c:
+            grad_times_x = grad * x if need_s else None
+            g_s, g_c = [], []
+            for k in range(slopes.shape[0]):
+                chosen = (index == k).to(grad.dtype)
+                if need_c:
+                    g_c.append(_inner(grad, chosen, shape))
+                if need_s:
+                    g_s.append(_inner(grad_times_x, chosen, shape))
+            grad_s = torch.stack(g_s).to(slopes.dtype) if need_s else None
+            grad_c = torch.stack(g_c).to(intercepts.dtype) if need_c else None
+        return grad_x, grad_s, grad_c
+
+
+def _max_affine_shared_backward(grad, x, slopes, intercepts, needs):
+    """Backward of `MaxAffine` for one coefficient vector: the winning piece of every element by a
+    running maximum (first maximiser on ties), the input gradient by a gather, the coefficient
+    gradients by two scatter-adds (one pass each)."""
+    need_x, need_s, need_c = needs
+    flat_x = x.reshape(-1)
+    best = torch.addcmul(intercepts[0], slopes[0], flat_x)
+    index = torch.zeros(best.shape, dtype=torch.int64, device=x.device)
+    for k in range(1, slopes.shape[0]):      # a running max: ~10x faster than argmax over a (K, N) stack
+        line = torch.addcmul(intercepts[k], slopes[k], flat_x)
+        better = line > best                 # strict: the first maximiser keeps a tie
+        index = torch.where(better, k, index)
+        best = torch.maximum(best, line)
+    flat = grad.reshape(-1)
+    grad_x = grad_s = grad_c = None
+    if need_x:
+        grad_x = slopes.take(index).reshape(x.shape).mul_(grad)
+    if need_c:
+        grad_c = torch.zeros_like(intercepts).scatter_add_(0, index, flat.to(intercepts.dtype))
+    if need_s:
+        grad_s = torch.zeros_like(slopes).scatter_add_(0, index, (flat * flat_x).to(slopes.dtype))
+    return grad_x, grad_s, grad_c
+
+
+def _terms_gather(values: Tensor, index: Tensor) -> Tensor:
+    """values[index] elementwise, for values of shape (K, *view) broadcasting against index."""
+    out = values[0].expand(index.shape)
+    for k in range(1, values.shape[0]):
+        out = torch.where(index == k, values[k], out)
+    return out
+
+
+def _normal_cdf(t: float) -> float:
+    return 0.5 * math.erfc(-t / math.sqrt(2.0))
+
+
+def _normal_pdf(t: float) -> float:
+    return math.exp(-t * t / 2) / math.sqrt(2 * math.pi) if math.isfinite(t) else 0.0
+
+
+def _envelope_index(slopes: np.ndarray, intercepts: np.ndarray, x: float) -> int:
+    return int(np.argmax(slopes * x + intercepts))
+
+
+def _crossings(slopes: np.ndarray, intercepts: np.ndarray) -> list[float]:
+    ds = slopes[:, None] - slopes[None, :]
+    dc = intercepts[None, :] - intercepts[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = dc / ds
+    return [float(v) for v in t[np.isfinite(t)]]
+
+
+def piecewise_linear_moments(numerator: tuple[np.ndarray, np.ndarray],
+                             denominator: tuple[np.ndarray, np.ndarray] | None = None,
+                             distribution: str = "normal") -> tuple[float, float]:
+    """Exact E[F^2], E[F'^2] of F = max_k(p_k x + a_k) [- max_k(q_k x + b_k)] (slopes, intercepts).
+
+    Splits the line at every crossing of two pieces; on each interval F = beta x + alpha, and
+    int (alpha + beta x)^2 dmu has a closed form for N(0, 1) (Phi, phi) and U[-pi, pi].
+    """
+    _check_distribution(distribution)
+    parts = [numerator] + ([denominator] if denominator is not None else [])
+    cuts = sorted(set(c for s, a in parts for c in _crossings(np.asarray(s, float), np.asarray(a, float))))
+    edges = [-math.inf, *cuts, math.inf]
+    forward = backward = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        if distribution == "uniform":
+            lo, hi = max(lo, -math.pi), min(hi, math.pi)
+            if hi <= lo:
+                continue
+        probe = (lo + hi) / 2 if math.isfinite(lo) and math.isfinite(hi) else (
+            hi - 1.0 if math.isfinite(hi) else lo + 1.0 if math.isfinite(lo) else 0.0)
+        beta = alpha = 0.0
+        for sign, (s, a) in zip((1.0, -1.0), parts):
+            s, a = np.asarray(s, float), np.asarray(a, float)
+            k = _envelope_index(s, a, probe)
+            beta, alpha = beta + sign * s[k], alpha + sign * a[k]
+        if distribution == "normal":
+            mass = _normal_cdf(hi) - _normal_cdf(lo)
+            first = _normal_pdf(lo) - _normal_pdf(hi)                              # int x dPhi
+            tail = lambda t: t * _normal_pdf(t) if math.isfinite(t) else 0.0      # noqa: E731
+            second = mass - (tail(hi) - tail(lo))                                  # int x^2 dPhi
+        else:
+            mass = (hi - lo) / (2 * math.pi)
+            first = (hi**2 - lo**2) / (4 * math.pi)
+            second = (hi**3 - lo**3) / (6 * math.pi)
+        forward += alpha**2 * mass + 2 * alpha * beta * first + beta**2 * second
+        backward += beta**2 * mass
+    return float(forward), float(backward)
+
+
+def tropical_second_moments(degree: int = 5, init: str = "variance_preserving",
+                            fit_target: str = "gelu") -> tuple[float, float]:
+    """E[F^2], E[F'^2] under N(0, 1) at initialisation (closed form)."""
+    return Tropical(degree=degree, init=init, fit_target=fit_target).second_moments("normal")
+
+
+@register("tropical", label="Tropical", family="basis", second_moments=tropical_second_moments,
+          formula=r"\frac{\sqrt{2}}{n} \max_{0 \le k \le n} (c_k + k x)")
+class Tropical(nn.Module):
+    r"""Tropical polynomial: :math:`F(x) = \frac{\sqrt 2}{n} \max_{0 \le k \le n} (c_k + k x)`, c learnable.
+
+    A max-plus polynomial: convex, piecewise linear, slopes fixed at :math:`\sqrt2 k/n`. At the
+    default init (c = 1) it is :math:`\sqrt2\,\mathrm{ReLU}(x) + \sqrt2/n`: backward gain exactly 1.
+    With all c_k equal, the pieces 0 < k < n never win the max, so their c_k get no gradient until
+    c_0 or c_n moves enough to expose them (the chapter counts the pieces in use after training).
+
+    Args: as for :class:`Hermite` (``init``: ``"variance_preserving"`` or ``"fit"``; the paper uses n = 5).
+    """
+
+    family = "tropical"
+
+    def __init__(self, degree: int = 5, init: str = "variance_preserving", fit_target: str = "gelu",
+                 learnable: bool = True, num_features: int | tuple[int, ...] | None = None, feature_dim: int = 1):
+        super().__init__()
+        _check_common(init, fit_target, learnable)
+        values = ortho_init.tropical_init(degree, init, fit_target)
+        features = feature_shape(num_features)
+        self.degree, self.init, self.feature_dim = int(degree), init, feature_dim
+        self.scale = ortho_init.tropical_scale(self.degree)
+        _add(self, "coefficients", _init_tensor(values["coefficients"], features), learnable)
+        self.register_buffer("powers", torch.arange(self.degree + 1, dtype=torch.get_default_dtype()))
+
+    def slopes_and_intercepts(self) -> tuple[Tensor, Tensor]:
+        slopes = (self.scale * self.powers).expand_as(self.coefficients)
+        return slopes, self.scale * self.coefficients
+
+    def forward(self, x: Tensor) -> Tensor:
+        slopes, intercepts = (t.to(x.dtype) for t in self.slopes_and_intercepts())
+        fd = self.feature_dim
+        return MaxAffine.apply(x, _terms(slopes, x, fd), _terms(intercepts, x, fd))
+
+    def second_moments(self, distribution: str = "normal"):
+        """Exact E[F^2], E[F'^2] for x ~ N(0, 1) or U[-pi, pi] (per channel if coefficients are)."""
+        slopes, intercepts = _rows(*self.slopes_and_intercepts())
+        pairs = [piecewise_linear_moments((s, c), None, distribution) for s, c in zip(slopes, intercepts)]
+        features = tuple(self.coefficients.shape[:-1])
+        return _per_channel([f for f, _ in pairs], features), _per_channel([b for _, b in pairs], features)
+
+    def extra_repr(self) -> str:
+        kind = "learnable" if isinstance(self.coefficients, nn.Parameter) else "fixed"
+        return f"degree={self.degree}, init={self.init!r}, coefficients={tuple(self.coefficients.shape)} ({kind})"
+
+
+def tropical_rational_second_moments(degree: int = 5, init: str = "variance_preserving",
+                                     fit_target: str = "gelu") -> tuple[float, float]:
+    """E[F^2], E[F'^2] under N(0, 1) at initialisation (closed form)."""
+    return TropicalRational(degree=degree, init=init, fit_target=fit_target).second_moments("normal")
+
+
+@register("tropical_rational", label="Tropical rational", family="basis",
+          second_moments=tropical_rational_second_moments,
+          formula=r"\max_{k} (p_k x + \alpha_k) - \max_{k} (q_k x + \beta_k)")
+class TropicalRational(nn.Module):
+    r"""Tropical rational function: :math:`F(x) = \max_k (p_k x + \alpha_k) - \max_k (q_k x + \beta_k)`, k = 0..n.
+
+    A difference of two convex piecewise-linear functions, so any continuous piecewise-linear
+    function with enough pieces; all four vectors are learnable. The default init makes
+    F = sqrt(2) ReLU(x) (forward and backward gains exactly 1); see `lib.ortho_init`.
+
+    Args: as for :class:`Hermite` (``init``: ``"variance_preserving"`` or ``"fit"``).
+    """
+
+    family = "tropical_rational"
+    NAMES = ("numerator_slopes", "numerator_intercepts", "denominator_slopes", "denominator_intercepts")
+
+    def __init__(self, degree: int = 5, init: str = "variance_preserving", fit_target: str = "gelu",
+                 learnable: bool = True, num_features: int | tuple[int, ...] | None = None, feature_dim: int = 1):
+        super().__init__()
+        _check_common(init, fit_target, learnable)
+        values = ortho_init.tropical_rational_init(degree, init, fit_target)
+        features = feature_shape(num_features)
+        self.degree, self.init, self.feature_dim = int(degree), init, feature_dim
+        for name in self.NAMES:
+            _add(self, name, _init_tensor(values[name], features), learnable)
+
+    def forward(self, x: Tensor) -> Tensor:
+        p, a, q, b = (_terms(getattr(self, n).to(x.dtype), x, self.feature_dim) for n in self.NAMES)
+        return MaxAffine.apply(x, p, a) - MaxAffine.apply(x, q, b)
+
+    def second_moments(self, distribution: str = "normal"):
+        """Exact E[F^2], E[F'^2] for x ~ N(0, 1) or U[-pi, pi] (per channel if coefficients are)."""
+        p, a, q, b = _rows(*(getattr(self, n) for n in self.NAMES))
+        pairs = [piecewise_linear_moments((pi, ai), (qi, bi), distribution) for pi, ai, qi, bi in zip(p, a, q, b)]
+        features = tuple(self.numerator_slopes.shape[:-1])
+        return _per_channel([f for f, _ in pairs], features), _per_channel([b for _, b in pairs], features)
+
+    def extra_repr(self) -> str:
+        kind = "learnable" if isinstance(self.numerator_slopes, nn.Parameter) else "fixed"
+        return f"degree={self.degree}, init={self.init!r}, pieces={tuple(self.numerator_slopes.shape)} ({kind})"
