@@ -38,7 +38,7 @@ test: $(STAMP) system-deps
 	$(PY) -m pytest $(ARGS)
 
 bench: $(STAMP)
-	for script in benchmarks/*.py; do $(PY) $$script || exit 1; done
+	for script in benchmarks/[!_]*.py; do $(PY) $$script || exit 1; done
 
 clean:
 	rm -rf _build

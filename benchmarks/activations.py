@@ -9,20 +9,12 @@ of each median to ReLU's. Parameters are at their defaults (learnable where offe
 from __future__ import annotations
 
 import argparse
-import random
-import statistics
-import time
 
 import torch
 
 from lib import activations
 
-
-def forward_backward_seconds(act: torch.nn.Module, x: torch.Tensor) -> float:
-    x = x.detach().requires_grad_(True)
-    start = time.perf_counter()
-    act(x).sum().backward()
-    return time.perf_counter() - start
+from _timing import interleaved_medians
 
 
 def main() -> None:
@@ -38,21 +30,14 @@ def main() -> None:
     for spec in activations.specs():
         learnable = "learnable" in spec.arguments
         modules[spec.name] = spec.build(**({"learnable": True} if learnable else {}))
-    times = {name: [] for name in modules}
-    order = list(modules)
-    for name in order:                                   # warm-up
-        forward_backward_seconds(modules[name], x)
-    for _ in range(args.repeats):
-        random.shuffle(order)
-        for name in order:
-            times[name].append(forward_backward_seconds(modules[name], x))
+    medians = interleaved_medians(modules, x, args.repeats)
 
-    base = statistics.median(times["relu"])
+    base = medians["relu"]
     print(f"forward+backward at ({args.rows}, {args.cols}) float32, {torch.get_num_threads()} threads, "
           f"median of {args.repeats} interleaved rounds")
     print(f"{'activation':<16} {'ms':>8} {'x ReLU':>8}")
-    for name in sorted(modules, key=lambda n: statistics.median(times[n])):
-        median = statistics.median(times[name])
+    for name in sorted(modules, key=medians.get):
+        median = medians[name]
         print(f"{name:<16} {1e3 * median:8.2f} {median / base:8.2f}")
 
 

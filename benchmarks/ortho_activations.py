@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
-import statistics
-import time
 
 import torch
 
 from lib import activations
+
+from _timing import CLOCKS, interleaved_medians
 
 OURS = {"GELU": ("gelu", {}), "Hermite(3)": ("hermite", {"degree": 3}), "Fourier(5)": ("fourier", {"degree": 5}),
         "Tropical(5)": ("tropical", {"degree": 5}), "TropicalRational(5)": ("tropical_rational", {"degree": 5})}
@@ -38,16 +37,6 @@ def build_modules() -> dict[str, torch.nn.Module]:
     for label, (cls, degree) in REFERENCE.items():
         modules[f"torchortho {label}"] = getattr(torchortho, cls)(degree)
     return modules
-
-
-CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
-
-
-def forward_backward_seconds(module: torch.nn.Module, x: torch.Tensor, clock=time.perf_counter) -> float:
-    x = x.detach().requires_grad_(True)
-    start = clock()
-    module(x).sum().backward()
-    return clock() - start
 
 
 def saved_bytes(module: torch.nn.Module, x: torch.Tensor) -> int:
@@ -83,17 +72,9 @@ def main() -> None:
     x = torch.randn(args.rows, args.cols)
     modules = build_modules()
     memory = {label: saved_bytes(m, x) / (x.numel() * x.element_size()) for label, m in modules.items()}
-    times = {label: [] for label in modules}
-    order = list(modules)
     load_before = os.getloadavg()
-    for label in order:                                   # warm-up
-        forward_backward_seconds(modules[label], x, clock)
-    for _ in range(args.repeats):
-        random.shuffle(order)
-        for label in order:
-            times[label].append(forward_backward_seconds(modules[label], x, clock))
+    median = interleaved_medians(modules, x, args.repeats, clock)
     load_after = os.getloadavg()
-    median = {label: statistics.median(t) for label, t in times.items()}
 
     print(f"forward+backward at ({args.rows}, {args.cols}) float32, {torch.get_num_threads()} threads, "
           f"{args.clock} clock, median of {args.repeats} interleaved rounds; torch {torch.__version__}")

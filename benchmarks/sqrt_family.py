@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
-import statistics
-import time
 
 import torch
 import torch.nn.functional as F
 
 from lib import activations
+
+from _timing import interleaved_medians
 
 TWINS = {
     "sqrt": ("sign(x)·sqrt|x| (torch)", lambda x: torch.sign(x) * torch.sqrt(torch.abs(x))),
@@ -32,13 +31,6 @@ TWINS = {
     "tanhexp": ("x·tanh(e^x) (torch)", lambda x: x * torch.tanh(torch.exp(x))),
     "tsqrt_tanh": ("x·tanh(e^x) (torch)", lambda x: x * torch.tanh(torch.exp(x))),
 }
-
-
-def forward_backward_seconds(fn, x: torch.Tensor) -> float:
-    x = x.detach().requires_grad_(True)
-    start = time.perf_counter()
-    fn(x).sum().backward()
-    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -59,21 +51,14 @@ def main() -> None:
             kwargs = {"learnable": True, "granularity": args.granularity, "num_features": args.cols}
         fns[name] = spec.build(**kwargs)
         fns[f"twin:{name}"] = twin
-    order = list(fns)
-    for key in order:                                   # warm-up
-        forward_backward_seconds(fns[key], x)
-    times = {key: [] for key in fns}
-    for _ in range(args.repeats):
-        random.shuffle(order)
-        for key in order:
-            times[key].append(forward_backward_seconds(fns[key], x))
+    median = interleaved_medians(fns, x, args.repeats)
 
     print(f"forward+backward at ({args.rows}, {args.cols}) float32, {torch.get_num_threads()} threads, "
           f"parameters per {args.granularity}, median of {args.repeats} interleaved rounds, "
           f"load average {os.getloadavg()[0]:.2f}")
     print(f"{'activation':<12} {'ms':>8}   {'classical twin':<26} {'ms':>8} {'ratio':>7}")
     for name, (twin_label, _) in TWINS.items():
-        own, twin = statistics.median(times[name]), statistics.median(times[f"twin:{name}"])
+        own, twin = median[name], median[f"twin:{name}"]
         print(f"{name:<12} {1e3 * own:8.2f}   {twin_label:<26} {1e3 * twin:8.2f} {own / twin:7.2f}")
 
 
