@@ -93,7 +93,14 @@ def hive_plot(results: Sequence[Mapping[str, Any]], facx: str, facy: str, epoch:
                 raise KeyError(f"results need {k!r} (train with fields including 'ypred')")
         _check_epoch(r, epoch)
     fig, axes, xs, ys, cells = _draw_grid(results, facx, facy, panel)
-    ylim = ylim or _limits(results)
+    for ax, r, x in _panels_with_truth(axes, xs, ys, cells, ylim or _limits(results)):
+        ax.plot(x, np.asarray(r["ypred"])[:, _check_epoch(r, epoch)].T, lw=lw, alpha=alpha)
+    fig.tight_layout()
+    return fig
+
+
+def _panels_with_truth(axes, xs, ys, cells, ylim):
+    """Yield (axes, swarm, x) for every filled cell of the grid, after drawing the truth as silver dots."""
     for iy, yv in enumerate(ys):
         for ix, xv in enumerate(xs):
             r = cells.get((_key(xv), _key(yv)))
@@ -102,10 +109,8 @@ def hive_plot(results: Sequence[Mapping[str, Any]], facx: str, facy: str, epoch:
             ax = axes[iy, ix]
             x = np.asarray(r["x"], dtype=float).ravel()
             ax.plot(x, np.asarray(r["y"], dtype=float).ravel(), ".", color="silver", ms=4, zorder=0)
-            ax.plot(x, np.asarray(r["ypred"])[:, _check_epoch(r, epoch)].T, lw=lw, alpha=alpha)
             ax.set_ylim(*ylim)
-    fig.tight_layout()
-    return fig
+            yield ax, r, x
 
 
 def frame_epochs(n_epochs: int, frames: int) -> np.ndarray:
@@ -137,19 +142,10 @@ def hive_animate(results: Sequence[Mapping[str, Any]], facx: str, facy: str, fra
     epochs = frame_epochs(n_epochs.pop(), frames)
     fig, axes, xs, ys, cells = _draw_grid(results, facx, facy, panel)
     fig.set_dpi(dpi)
-    ylim = ylim or _limits(results)
     lines = []
-    for iy, yv in enumerate(ys):
-        for ix, xv in enumerate(xs):
-            r = cells.get((_key(xv), _key(yv)))
-            if r is None:
-                continue
-            ax = axes[iy, ix]
-            x = np.asarray(r["x"], dtype=float).ravel()
-            ax.plot(x, np.asarray(r["y"], dtype=float).ravel(), ".", color="silver", ms=4, zorder=0)
-            ax.set_ylim(*ylim)
-            pred = np.asarray(r["ypred"])
-            lines.append((pred, ax.plot(x, pred[:, 0].T, lw=lw, alpha=0.8)))
+    for ax, r, x in _panels_with_truth(axes, xs, ys, cells, ylim or _limits(results)):
+        pred = np.asarray(r["ypred"])
+        lines.append((pred, ax.plot(x, pred[:, 0].T, lw=lw, alpha=0.8)))
     label = fig.suptitle("")
     fig.tight_layout()
 
