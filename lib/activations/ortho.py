@@ -112,6 +112,7 @@ class HermiteSeries(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor):
         x, e = ctx.saved_tensors
+        grad = grad.contiguous()    # once: an expanded gradient (e.g. from .sum()) is otherwise copied by every reshape below
         need_x, need_e = ctx.needs_input_grad
         n_terms, shape = e.shape[0], e.shape[1:]
         grads_e = [_total(grad, shape), _inner(grad, x, shape)] if need_e else None
@@ -234,6 +235,7 @@ class FourierSeries(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor):
         x, amplitude, phase, frequency, bias = ctx.saved_tensors
+        grad = grad.contiguous()    # once: an expanded gradient (e.g. from .sum()) is otherwise copied by every reshape below
         need_x, need_a, need_p, need_w, need_b = ctx.needs_input_grad
         shape = amplitude.shape[1:]
         grad_times_x = grad * x if need_w else None
@@ -370,6 +372,7 @@ class MaxAffine(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor):
         x, slopes, intercepts = ctx.saved_tensors
+        grad = grad.contiguous()    # once: an expanded gradient (e.g. from .sum()) is otherwise copied by every reshape below
         need_x, need_s, need_c = ctx.needs_input_grad
         shape = slopes.shape[1:]
         if slopes.dim() == 1:
