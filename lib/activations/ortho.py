@@ -112,7 +112,7 @@ class HermiteSeries(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor):
         x, e = ctx.saved_tensors
-        grad = grad.contiguous()    # once: an expanded gradient (e.g. from .sum()) is otherwise copied by every reshape below
+        grad = grad.contiguous()    # once: an expanded gradient (from .sum()) would be copied per reshape
         need_x, need_e = ctx.needs_input_grad
         n_terms, shape = e.shape[0], e.shape[1:]
         grads_e = [_total(grad, shape), _inner(grad, x, shape)] if need_e else None
@@ -132,13 +132,11 @@ class HermiteSeries(torch.autograd.Function):
         return grad_x, grad_e
 
 
-def hermite_second_moments(degree: int = 3, init: str = "variance_preserving",
-                           fit_target: str = "gelu") -> tuple[float, float]:
-    """E[F^2], E[F'^2] under N(0, 1) at initialisation (closed form; see `Hermite.second_moments`)."""
-    return Hermite(degree=degree, init=init, fit_target=fit_target).second_moments("normal")
 
-
-@register("hermite", label="Hermite", family="basis", second_moments=hermite_second_moments,
+# The registry's closed-form gains at initialisation come from the class itself (the name is
+# looked up when called, after the class exists).
+@register("hermite", label="Hermite", family="basis",
+          second_moments=lambda **p: Hermite(**p).second_moments("normal"),
           formula=r"\sum_{k=0}^{n} a_k \, \frac{\mathrm{He}_k(x)}{k!}")
 class Hermite(nn.Module):
     r"""Hermite: :math:`F(x) = \sum_{k=0}^{n} a_k s_k \mathrm{He}_k(x)`, probabilists' Hermite polynomials.
@@ -235,7 +233,7 @@ class FourierSeries(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor):
         x, amplitude, phase, frequency, bias = ctx.saved_tensors
-        grad = grad.contiguous()    # once: an expanded gradient (e.g. from .sum()) is otherwise copied by every reshape below
+        grad = grad.contiguous()    # once: an expanded gradient (from .sum()) would be copied per reshape
         need_x, need_a, need_p, need_w, need_b = ctx.needs_input_grad
         shape = amplitude.shape[1:]
         grad_times_x = grad * x if need_w else None
@@ -289,13 +287,9 @@ def fourier_moments(amplitude: np.ndarray, phase: np.ndarray, frequency: np.ndar
     return float(forward), float(backward)
 
 
-def fourier_second_moments(degree: int = 5, init: str = "variance_preserving",
-                           fit_target: str = "gelu") -> tuple[float, float]:
-    """E[F^2], E[F'^2] under N(0, 1) at initialisation (closed form)."""
-    return Fourier(degree=degree, init=init, fit_target=fit_target).second_moments("normal")
 
-
-@register("fourier", label="Fourier", family="basis", second_moments=fourier_second_moments,
+@register("fourier", label="Fourier", family="basis",
+          second_moments=lambda **p: Fourier(**p).second_moments("normal"),
           formula=r"b + \sum_{k=1}^{n} A_k \, \frac{\cos(\omega_k x - \varphi_k)}{k!}")
 class Fourier(nn.Module):
     r"""Fourier: :math:`F(x) = b + \sum_{k=1}^{n} A_k \cos(\omega_k x - \varphi_k)/k!`, all of A, phi, omega, b learnable.
@@ -372,7 +366,7 @@ class MaxAffine(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor):
         x, slopes, intercepts = ctx.saved_tensors
-        grad = grad.contiguous()    # once: an expanded gradient (e.g. from .sum()) is otherwise copied by every reshape below
+        grad = grad.contiguous()    # once: an expanded gradient (from .sum()) would be copied per reshape
         need_x, need_s, need_c = ctx.needs_input_grad
         shape = slopes.shape[1:]
         if slopes.dim() == 1:
@@ -492,13 +486,9 @@ def piecewise_linear_moments(numerator: tuple[np.ndarray, np.ndarray],
     return float(forward), float(backward)
 
 
-def tropical_second_moments(degree: int = 5, init: str = "variance_preserving",
-                            fit_target: str = "gelu") -> tuple[float, float]:
-    """E[F^2], E[F'^2] under N(0, 1) at initialisation (closed form)."""
-    return Tropical(degree=degree, init=init, fit_target=fit_target).second_moments("normal")
 
-
-@register("tropical", label="Tropical", family="basis", second_moments=tropical_second_moments,
+@register("tropical", label="Tropical", family="basis",
+          second_moments=lambda **p: Tropical(**p).second_moments("normal"),
           formula=r"\frac{\sqrt{2}}{n} \max_{0 \le k \le n} (c_k + k x)")
 class Tropical(nn.Module):
     r"""Tropical polynomial: :math:`F(x) = \frac{\sqrt 2}{n} \max_{0 \le k \le n} (c_k + k x)`, c learnable.
@@ -545,14 +535,9 @@ class Tropical(nn.Module):
         return f"degree={self.degree}, init={self.init!r}, coefficients={tuple(self.coefficients.shape)} ({kind})"
 
 
-def tropical_rational_second_moments(degree: int = 5, init: str = "variance_preserving",
-                                     fit_target: str = "gelu") -> tuple[float, float]:
-    """E[F^2], E[F'^2] under N(0, 1) at initialisation (closed form)."""
-    return TropicalRational(degree=degree, init=init, fit_target=fit_target).second_moments("normal")
-
 
 @register("tropical_rational", label="Tropical rational", family="basis",
-          second_moments=tropical_rational_second_moments,
+          second_moments=lambda **p: TropicalRational(**p).second_moments("normal"),
           formula=r"\max_{k} (p_k x + \alpha_k) - \max_{k} (q_k x + \beta_k)")
 class TropicalRational(nn.Module):
     r"""Tropical rational function: :math:`F(x) = \max_k (p_k x + \alpha_k) - \max_k (q_k x + \beta_k)`, k = 0..n.
