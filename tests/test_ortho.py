@@ -86,7 +86,7 @@ def test_tropical_rational_matches_its_formula_and_init(degree):
     init = TropicalRational(degree=degree).double()
     torch.testing.assert_close(init(x), math.sqrt(2) * torch.relu(x), rtol=1e-6, atol=1e-6)
     act = randomise(TropicalRational(degree=degree).double(), seed=degree)
-    p, a, q, b = (getattr(act, n).detach().numpy() for n in TropicalRational.NAMES)
+    p, a, q, b = (getattr(act, n).detach().numpy() for n in TropicalRational.COEFFICIENTS)
     xn = x.numpy()[:, None]
     expected = np.max(p * xn + a, axis=1) - np.max(q * xn + b, axis=1)
     np.testing.assert_allclose(act(x).detach().numpy(), expected, rtol=1e-12, atol=1e-12)

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from lib import ortho_init
-from lib.activations.base import broadcast_to_input, feature_shape
+from lib.activations.base import add_parameter, broadcast_to_input, feature_shape
 from lib.activations.registry import register
 
 DISTRIBUTIONS = ("normal", "uniform")   # x ~ N(0, 1), or x ~ U[-pi, pi] (the Fourier scheme's assumption)
@@ -54,13 +54,6 @@ def _init_tensor(value, features: tuple[int, ...]) -> Tensor:
     return tensor.expand(features + tuple(tensor.shape)).clone()
 
 
-def _add(module: nn.Module, name: str, value: Tensor, learnable: bool) -> None:
-    if learnable:
-        module.register_parameter(name, nn.Parameter(value))
-    else:
-        module.register_buffer(name, value)
-
-
 def _check_common(init, fit_target, learnable) -> None:
     if not isinstance(learnable, bool):
         raise ValueError(f"learnable must be True or False, got {learnable!r}")
@@ -75,6 +68,37 @@ def _rows(*tensors: Tensor) -> list[np.ndarray]:
 
 def _per_channel(values: list[float], features: tuple[int, ...]):
     return values[0] if not features else np.asarray(values).reshape(features)
+
+
+def _per_channel_pairs(pairs: list[tuple[float, float]], features: tuple[int, ...]):
+    """(E[F^2], E[F'^2]) pairs, one per coefficient row, as two per-channel values."""
+    return _per_channel([f for f, _ in pairs], features), _per_channel([b for _, b in pairs], features)
+
+
+class BasisActivation(nn.Module):
+    """What the basis activations share: argument checks, the initial coefficient tensors
+    (named in COEFFICIENTS, one vector per layer or per feature), and their repr."""
+
+    COEFFICIENTS: tuple[str, ...] = ("coefficients",)
+    REPR_LABEL = "coefficients"
+
+    def _set_up(self, make_init, degree: int, init: str, fit_target: str, learnable: bool,
+                num_features: int | tuple[int, ...] | None, feature_dim: int) -> dict:
+        """Check the arguments, attach the coefficients of `make_init(degree, init, fit_target)`;
+        returns that init's values (some carry constants besides the coefficients)."""
+        _check_common(init, fit_target, learnable)
+        values = make_init(degree, init, fit_target)
+        features = feature_shape(num_features)
+        self.degree, self.init, self.feature_dim = int(degree), init, feature_dim
+        for name in self.COEFFICIENTS:
+            tensor = _init_tensor(values[name], features)
+            add_parameter(self, name, tensor, shape=tuple(tensor.shape), learnable=learnable)
+        return values
+
+    def extra_repr(self) -> str:
+        first = getattr(self, self.COEFFICIENTS[0])
+        kind = "learnable" if isinstance(first, nn.Parameter) else "fixed"
+        return f"degree={self.degree}, init={self.init!r}, {self.REPR_LABEL}={tuple(first.shape)} ({kind})"
 
 
 def _check_distribution(distribution: str) -> None:
@@ -132,13 +156,12 @@ class HermiteSeries(torch.autograd.Function):
         return grad_x, grad_e
 
 
-
 # The registry's closed-form gains at initialisation come from the class itself (the name is
 # looked up when called, after the class exists).
 @register("hermite", label="Hermite", family="basis",
           second_moments=lambda **p: Hermite(**p).second_moments("normal"),
           formula=r"\sum_{k=0}^{n} a_k \, \frac{\mathrm{He}_k(x)}{k!}")
-class Hermite(nn.Module):
+class Hermite(BasisActivation):
     r"""Hermite: :math:`F(x) = \sum_{k=0}^{n} a_k s_k \mathrm{He}_k(x)`, probabilists' Hermite polynomials.
 
     :math:`s_k = 1/k!` (torchortho 0.1.2; with :math:`P_k = \mathrm{He}_k/k!`, :math:`P_k' = P_{k-1}`),
@@ -162,11 +185,7 @@ class Hermite(nn.Module):
     def __init__(self, degree: int = 3, init: str = "variance_preserving", fit_target: str = "gelu",
                  learnable: bool = True, num_features: int | tuple[int, ...] | None = None, feature_dim: int = 1):
         super().__init__()
-        _check_common(init, fit_target, learnable)
-        values = ortho_init.hermite_init(degree, init, fit_target)
-        features = feature_shape(num_features)
-        self.degree, self.init, self.feature_dim = int(degree), init, feature_dim
-        _add(self, "coefficients", _init_tensor(values["coefficients"], features), learnable)
+        values = self._set_up(ortho_init.hermite_init, degree, init, fit_target, learnable, num_features, feature_dim)
         self.basis_scale_values = tuple(float(v) for v in values["basis_scale"])   # exact constants
 
     @property
@@ -201,10 +220,6 @@ class Hermite(nn.Module):
                 backward.append(float(mean(p.deriv() ** 2)))
         features = tuple(self.coefficients.shape[:-1])
         return _per_channel(forward, features), _per_channel(backward, features)
-
-    def extra_repr(self) -> str:
-        kind = "learnable" if isinstance(self.coefficients, nn.Parameter) else "fixed"
-        return f"degree={self.degree}, init={self.init!r}, coefficients={tuple(self.coefficients.shape)} ({kind})"
 
 
 # --- Fourier --------------------------------------------------------------------------------------
@@ -287,11 +302,10 @@ def fourier_moments(amplitude: np.ndarray, phase: np.ndarray, frequency: np.ndar
     return float(forward), float(backward)
 
 
-
 @register("fourier", label="Fourier", family="basis",
           second_moments=lambda **p: Fourier(**p).second_moments("normal"),
           formula=r"b + \sum_{k=1}^{n} A_k \, \frac{\cos(\omega_k x - \varphi_k)}{k!}")
-class Fourier(nn.Module):
+class Fourier(BasisActivation):
     r"""Fourier: :math:`F(x) = b + \sum_{k=1}^{n} A_k \cos(\omega_k x - \varphi_k)/k!`, all of A, phi, omega, b learnable.
 
     Args:
@@ -304,16 +318,13 @@ class Fourier(nn.Module):
     """
 
     family = "fourier"
+    COEFFICIENTS = ("amplitudes", "phases", "frequencies", "bias")
+    REPR_LABEL = "amplitudes"
 
     def __init__(self, degree: int = 5, init: str = "variance_preserving", fit_target: str = "gelu",
                  learnable: bool = True, num_features: int | tuple[int, ...] | None = None, feature_dim: int = 1):
         super().__init__()
-        _check_common(init, fit_target, learnable)
-        values = ortho_init.fourier_init(degree, init, fit_target)
-        features = feature_shape(num_features)
-        self.degree, self.init, self.feature_dim = int(degree), init, feature_dim
-        for name in ("amplitudes", "phases", "frequencies", "bias"):
-            _add(self, name, _init_tensor(values[name], features), learnable)
+        self._set_up(ortho_init.fourier_init, degree, init, fit_target, learnable, num_features, feature_dim)
         inverse = [1.0 / math.factorial(k) for k in range(1, self.degree + 1)]
         self.inverse_factorial_values = tuple(inverse)
 
@@ -336,11 +347,7 @@ class Fourier(nn.Module):
         bias = self.bias.detach().cpu().double().reshape(-1).numpy()
         pairs = [fourier_moments(a, p, w, b, distribution) for a, p, w, b in zip(amplitude, phase, frequency, bias)]
         features = tuple(self.amplitudes.shape[:-1])
-        return _per_channel([f for f, _ in pairs], features), _per_channel([b for _, b in pairs], features)
-
-    def extra_repr(self) -> str:
-        kind = "learnable" if isinstance(self.amplitudes, nn.Parameter) else "fixed"
-        return f"degree={self.degree}, init={self.init!r}, amplitudes={tuple(self.amplitudes.shape)} ({kind})"
+        return _per_channel_pairs(pairs, features)
 
 
 # --- Tropical -------------------------------------------------------------------------------------
@@ -486,11 +493,10 @@ def piecewise_linear_moments(numerator: tuple[np.ndarray, np.ndarray],
     return float(forward), float(backward)
 
 
-
 @register("tropical", label="Tropical", family="basis",
           second_moments=lambda **p: Tropical(**p).second_moments("normal"),
           formula=r"\frac{\sqrt{2}}{n} \max_{0 \le k \le n} (c_k + k x)")
-class Tropical(nn.Module):
+class Tropical(BasisActivation):
     r"""Tropical polynomial: :math:`F(x) = \frac{\sqrt 2}{n} \max_{0 \le k \le n} (c_k + k x)`, c learnable.
 
     A max-plus polynomial: convex, piecewise linear, slopes fixed at :math:`\sqrt2 k/n`. At the
@@ -506,12 +512,8 @@ class Tropical(nn.Module):
     def __init__(self, degree: int = 5, init: str = "variance_preserving", fit_target: str = "gelu",
                  learnable: bool = True, num_features: int | tuple[int, ...] | None = None, feature_dim: int = 1):
         super().__init__()
-        _check_common(init, fit_target, learnable)
-        values = ortho_init.tropical_init(degree, init, fit_target)
-        features = feature_shape(num_features)
-        self.degree, self.init, self.feature_dim = int(degree), init, feature_dim
+        self._set_up(ortho_init.tropical_init, degree, init, fit_target, learnable, num_features, feature_dim)
         self.scale = ortho_init.tropical_scale(self.degree)
-        _add(self, "coefficients", _init_tensor(values["coefficients"], features), learnable)
         self.register_buffer("powers", torch.arange(self.degree + 1, dtype=torch.get_default_dtype()))
 
     def slopes_and_intercepts(self) -> tuple[Tensor, Tensor]:
@@ -528,18 +530,13 @@ class Tropical(nn.Module):
         slopes, intercepts = _rows(*self.slopes_and_intercepts())
         pairs = [piecewise_linear_moments((s, c), None, distribution) for s, c in zip(slopes, intercepts)]
         features = tuple(self.coefficients.shape[:-1])
-        return _per_channel([f for f, _ in pairs], features), _per_channel([b for _, b in pairs], features)
-
-    def extra_repr(self) -> str:
-        kind = "learnable" if isinstance(self.coefficients, nn.Parameter) else "fixed"
-        return f"degree={self.degree}, init={self.init!r}, coefficients={tuple(self.coefficients.shape)} ({kind})"
-
+        return _per_channel_pairs(pairs, features)
 
 
 @register("tropical_rational", label="Tropical rational", family="basis",
           second_moments=lambda **p: TropicalRational(**p).second_moments("normal"),
           formula=r"\max_{k} (p_k x + \alpha_k) - \max_{k} (q_k x + \beta_k)")
-class TropicalRational(nn.Module):
+class TropicalRational(BasisActivation):
     r"""Tropical rational function: :math:`F(x) = \max_k (p_k x + \alpha_k) - \max_k (q_k x + \beta_k)`, k = 0..n.
 
     A difference of two convex piecewise-linear functions, so any continuous piecewise-linear
@@ -550,29 +547,23 @@ class TropicalRational(nn.Module):
     """
 
     family = "tropical_rational"
-    NAMES = ("numerator_slopes", "numerator_intercepts", "denominator_slopes", "denominator_intercepts")
+    COEFFICIENTS = ("numerator_slopes", "numerator_intercepts", "denominator_slopes", "denominator_intercepts")
+    REPR_LABEL = "pieces"
 
     def __init__(self, degree: int = 5, init: str = "variance_preserving", fit_target: str = "gelu",
                  learnable: bool = True, num_features: int | tuple[int, ...] | None = None, feature_dim: int = 1):
         super().__init__()
-        _check_common(init, fit_target, learnable)
-        values = ortho_init.tropical_rational_init(degree, init, fit_target)
-        features = feature_shape(num_features)
-        self.degree, self.init, self.feature_dim = int(degree), init, feature_dim
-        for name in self.NAMES:
-            _add(self, name, _init_tensor(values[name], features), learnable)
+        self._set_up(ortho_init.tropical_rational_init, degree, init, fit_target, learnable, num_features,
+                     feature_dim)
 
     def forward(self, x: Tensor) -> Tensor:
-        p, a, q, b = (_terms(getattr(self, n).to(x.dtype), x, self.feature_dim) for n in self.NAMES)
+        p, a, q, b = (_terms(getattr(self, n).to(x.dtype), x, self.feature_dim) for n in self.COEFFICIENTS)
         return MaxAffine.apply(x, p, a) - MaxAffine.apply(x, q, b)
 
     def second_moments(self, distribution: str = "normal"):
         """Exact E[F^2], E[F'^2] for x ~ N(0, 1) or U[-pi, pi] (per channel if coefficients are)."""
-        p, a, q, b = _rows(*(getattr(self, n) for n in self.NAMES))
+        p, a, q, b = _rows(*(getattr(self, n) for n in self.COEFFICIENTS))
         pairs = [piecewise_linear_moments((pi, ai), (qi, bi), distribution) for pi, ai, qi, bi in zip(p, a, q, b)]
         features = tuple(self.numerator_slopes.shape[:-1])
-        return _per_channel([f for f, _ in pairs], features), _per_channel([b for _, b in pairs], features)
+        return _per_channel_pairs(pairs, features)
 
-    def extra_repr(self) -> str:
-        kind = "learnable" if isinstance(self.numerator_slopes, nn.Parameter) else "fixed"
-        return f"degree={self.degree}, init={self.init!r}, pieces={tuple(self.numerator_slopes.shape)} ({kind})"
