@@ -40,6 +40,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from lib.seeding import torch_threads
+
 SCHEMES = {
     "hermite": ("variance_preserving", "orthonormal", "fit"),
     "fourier": ("variance_preserving", "variance_preserving_sqrt2", "fit"),
@@ -219,12 +221,8 @@ def fit(family: str, degree: int, target: str = "gelu", *, use_cache: bool = Tru
                 return record["coefficients"]
         except (OSError, ValueError, KeyError, TypeError):
             pass                                          # unreadable or stale: recompute below
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)      # a tiny problem: one thread is faster, and its reductions run in one order
-    try:
+    with torch_threads(1):        # a tiny problem: one thread is faster, and its reductions run in one order
         fitted = _FITTERS[family](degree, target)
-    finally:
-        torch.set_num_threads(threads)
     result = {k: np.asarray(v, dtype=float).tolist() for k, v in fitted.items()}
     if use_cache:
         try:

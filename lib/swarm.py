@@ -21,7 +21,6 @@ start does not depend on whether the swarm is trained bee by bee or at once.
 """
 from __future__ import annotations
 
-import contextlib
 import itertools
 import math
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
@@ -33,7 +32,7 @@ from torch import Tensor, nn
 from lib import activations
 from lib.ensemble import Ensemble, member_losses, train_ensemble  # noqa: F401 (Ensemble is re-exported)
 from lib.models import MLP
-from lib.seeding import seed_everything
+from lib.seeding import seed_everything, torch_threads
 
 __all__ = [
     "make_sweep_paramsets", "make_combo_paramsets", "hive_trainer", "DefaultTrain", "default_train",
@@ -326,7 +325,7 @@ class DefaultTrain:
         net = self.make_net(p)
         opt = torch.optim.SGD(net.parameters(), lr=p["lr"], momentum=p["momentum"])
         x, y = p["x"], p["y"]
-        with _torch_threads(self.threads):
+        with torch_threads(self.threads):
             yield from self._steps(net, opt, x, y, int(p["num_epochs"]))
 
     @staticmethod
@@ -355,7 +354,7 @@ class DefaultTrain:
         """Train `num_bees` bees (seeded once with `seed`, built one after another) as one program."""
         p = self.resolve(params)
         fields = list(fields or self.fields)
-        with _torch_threads(self.threads):
+        with torch_threads(self.threads):
             return self._swarm(p, num_bees, seed, fields)
 
     def _swarm(self, p: Mapping[str, Any], num_bees: int, seed: int, fields: list[str]) -> dict[str, Any]:
@@ -369,20 +368,6 @@ class DefaultTrain:
             out = _train_vmap(ensemble, p, fields, self.progress)
         out["engine"] = engine
         return out
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int | None):
-    """Run with `n` intra-op threads, then restore. The networks of a swarm are tiny: splitting
-    their operations across threads costs more in synchronisation than it saves (about 10x
-    slower with 2 threads on a busy 2-core machine)."""
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _nan_after_divergence(records: dict[str, np.ndarray], diverged_at: np.ndarray) -> None:

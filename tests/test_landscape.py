@@ -8,15 +8,14 @@ from torch import nn
 
 from lib import landscape
 from lib.cnn import SqrtCNN
+from lib.seeding import torch_threads
 
 
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
     """These networks are too small to gain from two threads; a shared machine punishes them."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 def small_cnn():

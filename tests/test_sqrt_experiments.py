@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from lib import sqrt_experiments as se
 from lib.cnn import SqrtCNN, parameter_counts
+from lib.seeding import torch_threads
 
 
 def expected_counts(in_ch, C, H, k, S=16, classes=10):
@@ -74,12 +75,10 @@ def test_bad_network_arguments_fail_early(kwargs, match):
 @pytest.fixture(scope="module")
 def tiny():
     # one thread: these networks are too small to gain from two, and a shared machine punishes them
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    data = se.load_data("digits", train_limit=256, test_limit=120)
-    setup = se.Setup(epochs=2, batch_size=64, channels=4, hidden=8, train_eval=100)
-    yield data, setup
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        data = se.load_data("digits", train_limit=256, test_limit=120)
+        setup = se.Setup(epochs=2, batch_size=64, channels=4, hidden=8, train_eval=100)
+        yield data, setup
 
 
 def test_training_is_deterministic_given_the_seed(tiny):
