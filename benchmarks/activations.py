@@ -11,10 +11,9 @@ from __future__ import annotations
 import argparse
 
 import torch
+from _timing import interleaved_medians
 
 from lib import activations
-
-from _timing import interleaved_medians
 
 
 def main() -> None:

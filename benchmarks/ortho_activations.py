@@ -16,10 +16,9 @@ import argparse
 import os
 
 import torch
+from _timing import CLOCKS, interleaved_medians
 
 from lib import activations
-
-from _timing import CLOCKS, interleaved_medians
 
 OURS = {"GELU": ("gelu", {}), "Hermite(3)": ("hermite", {"degree": 3}), "Fourier(5)": ("fourier", {"degree": 5}),
         "Tropical(5)": ("tropical", {"degree": 5}), "TropicalRational(5)": ("tropical_rational", {"degree": 5})}

@@ -19,7 +19,7 @@ import torch
 from lib.data.signals import make_task
 from lib.ensemble import Ensemble, train_ensemble
 from lib.seeding import seed_everything
-from lib.snake_experiments import make_network
+from lib.signal_fits import make_network
 from lib.train import make_optimizer, train
 
 

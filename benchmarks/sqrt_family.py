@@ -15,10 +15,9 @@ import os
 
 import torch
 import torch.nn.functional as F
+from _timing import interleaved_medians
 
 from lib import activations
-
-from _timing import interleaved_medians
 
 TWINS = {
     "sqrt": ("sign(x)·sqrt|x| (torch)", lambda x: torch.sign(x) * torch.sqrt(torch.abs(x))),

@@ -1,28 +1,34 @@
-"""Many copies of one network, trained as one vectorised program.
+"""Many members of one network, trained as one vectorised program.
 
-An `Ensemble` stacks the parameters of `n` independently initialised copies of a
-model (``torch.func.stack_module_state``) and evaluates all of them at once with
-``vmap(functional_call)``. Because Adam and SGD with momentum update every
-parameter element on its own, optimising the stacked parameters on the *sum* of
-the members' losses gives each member exactly the updates it would get alone;
-`member(i)` rebuilds one copy as an ordinary module, so tests can check that
-claim against separate runs.
+Two backends, one API (`train_ensemble`, `evaluate_ensemble`, ``members(x) -> (n, N, ...)``,
+``members.params()``, ``members.member(i)``):
+
+- `Ensemble` (vmap): stacks the parameters of `n` independently initialised copies of any
+  module (``torch.func.stack_module_state``) and evaluates them at once with
+  ``vmap(functional_call)``;
+- `BatchedMLP` (bmm): `n` copies of a `lib.models.MLP` whose activations have no parameters of
+  their own, as stacked weight matrices multiplied with ``baddbmm``. For very small networks
+  (the swarms' bees) the per-call overhead of vmap dominates and this is several times faster.
+
+Because Adam and SGD with momentum update every parameter element on its own, optimising the
+stacked parameters on the *sum* of the members' losses gives each member exactly the updates it
+would get alone; `member(i)` rebuilds one copy as an ordinary module, so tests check that claim
+against separate runs.
 
 Two ways to initialise the copies:
 
-- `Ensemble.from_seeds(make, seeds)`: copy i is built right after
-  ``seed_everything(seeds[i])`` (the same start as a lone run with that seed);
-- `Ensemble.from_stream(make, n, seed)`: seed once, then build the copies one
-  after another, copy k starting from the RNG state copies 0..k-1 left (the
-  original `swarm` package's "bees").
+- ``from_seeds(make, seeds)``: copy i is built right after ``seed_everything(seeds[i])`` (the
+  same start as a lone run with that seed);
+- ``from_stream(make, n, seed)``: seed once, then build the copies one after another, copy k
+  starting from the RNG state copies 0..k-1 left (the original `swarm` package's "bees").
 """
 from __future__ import annotations
 
 import copy
 import math
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -30,12 +36,16 @@ from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 from tqdm import tqdm
 
+from lib.dry_run import current_limit
+from lib.models.mlp import MLP
 from lib.seeding import seed_everything
 from lib.train import LOSSES, OPTIMIZERS, batch_indices, check_run, place
 
+BACKENDS = ("vmap", "batched")
+
 
 class Ensemble(nn.Module):
-    """`n` copies of one architecture with stacked parameters (leading dimension n)."""
+    """`n` copies of one architecture with stacked parameters (leading dimension n); the vmap backend."""
 
     def __init__(self, models: Sequence[nn.Module]):
         super().__init__()
@@ -54,7 +64,7 @@ class Ensemble(nn.Module):
         self._buffer_names = list(buffers)
 
     @classmethod
-    def from_seeds(cls, make: Callable[[], nn.Module], seeds: Sequence[int]) -> "Ensemble":
+    def from_seeds(cls, make: Callable[[], nn.Module], seeds: Sequence[int]) -> Ensemble:
         models = []
         for s in seeds:
             seed_everything(int(s))
@@ -62,7 +72,7 @@ class Ensemble(nn.Module):
         return cls(models)
 
     @classmethod
-    def from_stream(cls, make: Callable[[], nn.Module], n: int, seed: int) -> "Ensemble":
+    def from_stream(cls, make: Callable[[], nn.Module], n: int, seed: int) -> Ensemble:
         seed_everything(seed)
         return cls([make() for _ in range(n)])
 
@@ -71,6 +81,7 @@ class Ensemble(nn.Module):
         return self._template[0]
 
     def params(self) -> dict[str, Tensor]:
+        """Every stacked parameter by the name it has in one member, shape (n, *member shape)."""
         return {k: self.stacked[k.replace(".", ":")] for k in self.names}
 
     def buffers_by_name(self) -> dict[str, Tensor]:
@@ -93,8 +104,7 @@ class Ensemble(nn.Module):
 
     def member(self, i: int) -> nn.Module:
         """Copy i as an ordinary module (on the CPU, detached)."""
-        if not 0 <= i < self.size:
-            raise IndexError(f"member {i} of an ensemble of {self.size}")
+        _check_member(i, self.size)
         model = copy.deepcopy(self.template).to_empty(device="cpu")
         state = {k: v[i].detach().cpu().clone() for k, v in {**self.params(), **self.buffers_by_name()}.items()}
         model.load_state_dict(state)
@@ -111,6 +121,143 @@ class _Method(nn.Module):
 
     def forward(self, x):
         return getattr(self.module, self.method)(x)
+
+
+def _check_member(i: int, size: int) -> None:
+    if not 0 <= i < size:
+        raise IndexError(f"member {i} of an ensemble of {size}")
+
+
+class _LinearView:
+    """Just the attributes `nn.Linear.reset_parameters` reads, pointing at one member's slices."""
+
+    def __init__(self, weight: Tensor, bias: Tensor):
+        self.weight, self.bias = weight, bias
+
+
+class BatchedMLP(nn.Module):
+    """`n` copies of a `lib.models.MLP` with stacked weights, evaluated with batched matrix products; the bmm backend.
+
+    Built from an `Ensemble` of MLPs, or directly with `from_stream` (the same starting weights,
+    without building the modules); either way every member starts exactly where its lone copy
+    would. Its activations must have no parameters of their own (fixed scalars in buffers are
+    fine), since one activation module serves all members.
+    """
+
+    def __init__(self, ensemble: Ensemble):
+        super().__init__()
+        if not isinstance(ensemble.template, MLP):
+            raise TypeError("BatchedMLP needs an Ensemble of lib.models.MLP")
+        if any(list(act.parameters()) for act in ensemble.template.activations):
+            raise ValueError("BatchedMLP needs activations without learnable parameters; use the vmap backend")
+        params = ensemble.params()
+        depth = len(ensemble.template.hidden_layers)
+        names = [f"hidden_layers.{i}" for i in range(depth)] + ["head"]
+        weights = [params[f"{n}.weight"].detach() for n in names]
+        biases = [params[f"{n}.bias"].detach() for n in names]
+        # the template lives on "meta": rebuild the activations from a real member's buffers
+        self._set(weights, biases, list(ensemble.member(0).activations))
+
+    @classmethod
+    def from_stream(cls, widths: Sequence[int], activation: Callable[[int], nn.Module], n: int, seed: int,
+                    dtype: torch.dtype = torch.float32) -> BatchedMLP:
+        """`n` members initialised exactly as `Ensemble.from_stream` would build `lib.models.MLP` copies.
+
+        Seeds once, then for member after member runs `nn.Linear.reset_parameters` (torch's own
+        default initialisation) on that member's slice of each stacked weight, layer by layer:
+        the same random draws in the same order as building the modules, without their cost.
+        Valid when the activations draw no random numbers when built (checked in the tests).
+        """
+        widths = [int(w) for w in widths]
+        layers = list(zip(widths[:-1], widths[1:]))
+        weights = [torch.empty(n, o, i) for i, o in layers]  # nn.Linear's (out, in) layout
+        biases = [torch.empty(n, o) for _, o in layers]
+        acts = [activation(w) for w in widths[1:-1]]
+        seed_everything(seed)
+        with torch.no_grad():
+            for k in range(n):
+                for w, b in zip(weights, biases):
+                    nn.Linear.reset_parameters(_LinearView(w[k], b[k]))
+        self = cls.__new__(cls)
+        nn.Module.__init__(self)
+        self._set([w.to(dtype) for w in weights], [b.to(dtype) for b in biases], [a.to(dtype) for a in acts])
+        return self
+
+    def _set(self, weights: list[Tensor], biases: list[Tensor], acts: list[nn.Module]) -> None:
+        """Store (n, out, in) weights as (n, in, out) for baddbmm, and (n, out) biases as (n, 1, out)."""
+        self.weights = nn.ParameterList([nn.Parameter(w.transpose(1, 2).contiguous().clone()) for w in weights])
+        self.biases = nn.ParameterList([nn.Parameter(b.unsqueeze(1).clone()) for b in biases])
+        self.acts = nn.ModuleList(acts)
+        for act in self.acts:
+            if list(act.parameters()):
+                raise ValueError("BatchedMLP needs activations without learnable parameters; use the vmap backend")
+            if any(b.dim() > 0 for b in act.buffers()):
+                raise ValueError("BatchedMLP needs activations whose fixed parameters are scalars")
+        self.size = weights[0].shape[0]
+
+    def params(self) -> dict[str, Tensor]:
+        """The stacked parameters named and shaped as in `Ensemble.params` (views of the stored ones)."""
+        depth = len(self.acts)
+        names = [f"hidden_layers.{i}" for i in range(depth)] + ["head"]
+        out = {}
+        for name, w, b in zip(names, self.weights, self.biases):
+            out[f"{name}.weight"] = w.transpose(1, 2)
+            out[f"{name}.bias"] = b[:, 0, :]
+        return out
+
+    def features(self, x: Tensor) -> Tensor:
+        """x (N, in) -> last hidden layer of every member, (n, N, width)."""
+        h = x
+        for i, (w, b, act) in enumerate(zip(self.weights[:-1], self.biases[:-1], self.acts)):
+            if i == 0 and x.shape[1] == 1:
+                # one input: the layer is an outer product, cheaper elementwise than as a matrix product
+                h = act(torch.addcmul(b, x.unsqueeze(0), w))
+            elif i == 0:
+                h = act(torch.baddbmm(b, x.unsqueeze(0).expand(self.size, *x.shape), w))
+            else:
+                h = act(torch.baddbmm(b, h, w))
+        return h
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.baddbmm(self.biases[-1], self.features(x), self.weights[-1])
+
+    def member(self, i: int) -> MLP:
+        """Member i as an ordinary `lib.models.MLP` (on the CPU, detached)."""
+        _check_member(i, self.size)
+        widths = [self.weights[0].shape[1]] + [w.shape[2] for w in self.weights]
+        acts = [copy.deepcopy(a).cpu() for a in self.acts]
+        model = MLP(widths[0], widths[1:-1], widths[-1], activation=[lambda _w, a=a: a for a in acts])
+        state = {k: v[i].detach().cpu().clone() for k, v in self.params().items()}
+        model.load_state_dict(state)
+        return model.to(self.weights[0].dtype)
+
+
+def member_losses(outputs: Tensor, target: Tensor, loss: str) -> Tensor:
+    """The loss of each member: outputs (n, N, ...) against one target (N, ...) -> (n,)."""
+    n = outputs.shape[0]
+    if loss == "mse":
+        return (outputs - target.unsqueeze(0)).square().reshape(n, -1).mean(dim=1)
+    if loss == "cross_entropy":
+        flat = nn.functional.cross_entropy(outputs.reshape(-1, outputs.shape[-1]), target.repeat(n), reduction="none")
+        return flat.view(n, -1).mean(dim=1)
+    raise ValueError(f"unknown loss {loss!r}; choose from {', '.join(LOSSES)}")
+
+
+@torch.no_grad()
+def evaluate_ensemble(members: Ensemble | BatchedMLP, x: Tensor, y: Tensor, loss: str = "mse",
+                      batch_size: int = 4096) -> dict[str, np.ndarray]:
+    """Per-member mean loss (and accuracy for classification) on (x, y) -> arrays of shape (n,)."""
+    totals, correct = torch.zeros(members.size, device=x.device), torch.zeros(members.size, device=x.device)
+    for start in range(0, len(x), batch_size):
+        out = members(x[start:start + batch_size])
+        target = y[start:start + batch_size]
+        totals += member_losses(out, target, loss) * len(target)
+        if loss == "cross_entropy":
+            correct += (out.argmax(dim=-1) == target.unsqueeze(0)).sum(dim=1)
+    result = {"loss": (totals / len(x)).cpu().numpy()}
+    if loss == "cross_entropy":
+        result["acc"] = (correct / len(x)).cpu().numpy()
+    return result
 
 
 @dataclass
@@ -142,50 +289,23 @@ class EnsembleHistory:
         return int((self.diverged_at >= 0).sum())
 
 
-def member_losses(outputs: Tensor, target: Tensor, loss: str) -> Tensor:
-    """The loss of each member: outputs (n, N, ...) against one target (N, ...) -> (n,)."""
-    n = outputs.shape[0]
-    if loss == "mse":
-        return (outputs - target.unsqueeze(0)).square().reshape(n, -1).mean(dim=1)
-    if loss == "cross_entropy":
-        flat = nn.functional.cross_entropy(outputs.reshape(-1, outputs.shape[-1]), target.repeat(n), reduction="none")
-        return flat.view(n, -1).mean(dim=1)
-    raise ValueError(f"unknown loss {loss!r}; choose from {', '.join(LOSSES)}")
-
-
-@torch.no_grad()
-def evaluate_ensemble(ensemble: Ensemble, x: Tensor, y: Tensor, loss: str = "mse",
-                      batch_size: int = 4096) -> dict[str, np.ndarray]:
-    """Per-member mean loss (and accuracy for classification) on (x, y) -> arrays of shape (n,)."""
-    totals, correct = torch.zeros(ensemble.size, device=x.device), torch.zeros(ensemble.size, device=x.device)
-    for start in range(0, len(x), batch_size):
-        out = ensemble(x[start:start + batch_size])
-        target = y[start:start + batch_size]
-        totals += member_losses(out, target, loss) * len(target)
-        if loss == "cross_entropy":
-            correct += (out.argmax(dim=-1) == target.unsqueeze(0)).sum(dim=1)
-    result = {"loss": (totals / len(x)).cpu().numpy()}
-    if loss == "cross_entropy":
-        result["acc"] = (correct / len(x)).cpu().numpy()
-    return result
-
-
-def train_ensemble(ensemble: Ensemble, train_data: tuple[Tensor, Tensor], *, epochs: int,
+def train_ensemble(members: Ensemble | BatchedMLP, train_data: tuple[Tensor, Tensor], *, epochs: int,
                    optimizer: str = "adam", lr: float = 1e-3, momentum: float = 0.0, loss: str = "mse",
                    batch_size: int | None = None, eval_data: Mapping[str, tuple[Tensor, Tensor]] | None = None,
                    eval_every: int = 1,
-                   record: Callable[[int, Ensemble, Tensor], Mapping[str, Tensor]] | None = None,
+                   record: Callable[[int, Ensemble | BatchedMLP, Tensor], Mapping[str, Tensor]] | None = None,
                    record_every: int = 1, seed: int = 0, progress: bool = True, desc: str | None = None,
                    device: torch.device | str | None = None) -> EnsembleHistory:
-    """Train every member of `ensemble` at once; each gets the updates it would get alone.
+    """Train every member at once (either backend); each gets the updates it would get alone.
 
     ``train_loss`` at epoch e is the loss *before* that epoch's update (averaged
     over its mini-batches), as the `swarm` package records it. Evaluation sets are
     scored after the update, every `eval_every` epochs and at the last.
-    `record(epoch, ensemble, outputs)` is called every `record_every` epochs
+    `record(epoch, members, outputs)` is called every `record_every` epochs
     (and at epoch 1) before the update, with `outputs` the members' predictions on
     the first batch; it returns tensors with a leading member dimension to keep.
     A member whose loss is not finite is frozen and marked in `diverged_at`.
+    Honours `lib.dry_run.step_limit`.
     """
     check_run(train_data, loss=loss, epochs=epochs, eval_every=eval_every, eval_data=eval_data)
     if optimizer not in OPTIMIZERS:
@@ -195,15 +315,16 @@ def train_ensemble(ensemble: Ensemble, train_data: tuple[Tensor, Tensor], *, epo
     if record_every < 1:
         raise ValueError(f"record_every must be >= 1, got {record_every}")
     dev, x, y, evals = place(train_data, eval_data, device)
-    ensemble.to(dev)
-    params = list(ensemble.stacked.values())
+    members.to(dev)
+    params = [p for p in members.parameters() if p.requires_grad]
     kwargs = {"momentum": momentum} if optimizer == "sgd" else {}
     opt = OPTIMIZERS[optimizer](params, lr=lr, **kwargs)
     generator = torch.Generator().manual_seed(seed)
-    n = ensemble.size
+    n = members.size
     active = torch.ones(n, dtype=torch.bool, device=dev)
     history = EnsembleHistory(diverged_at=np.full(n, -1))
     eval_names = [f"{k}_{m}" for k in evals for m in (("loss", "acc") if loss == "cross_entropy" else ("loss",))]
+    limit, taken = current_limit(), 0
 
     bar = tqdm(range(1, epochs + 1), desc=desc or f"{n} members", disable=not progress, leave=False)
     t0 = time.perf_counter()
@@ -212,10 +333,10 @@ def train_ensemble(ensemble: Ensemble, train_data: tuple[Tensor, Tensor], *, epo
         for b, index in enumerate(batch_indices(len(x), batch_size, generator)):
             xb, yb = x[index], y[index]
             opt.zero_grad(set_to_none=True)
-            outputs = ensemble(xb)
+            outputs = members(xb)
             losses = member_losses(outputs, yb, loss)
             if record is not None and b == 0 and (epoch == 1 or epoch % record_every == 0):
-                kept = record(epoch, ensemble, outputs.detach())
+                kept = record(epoch, members, outputs.detach())
                 history.record_epochs.append(epoch)
                 for name, value in kept.items():
                     history.records.setdefault(name, []).append(value.detach().cpu().numpy())
@@ -238,11 +359,15 @@ def train_ensemble(ensemble: Ensemble, train_data: tuple[Tensor, Tensor], *, epo
                         p[frozen] = old
             running += losses.detach() * len(xb)
             count += len(xb)
+            taken += 1
+            if limit is not None and taken >= limit:
+                break
+        last = epoch == epochs or (limit is not None and taken >= limit)
         nan = torch.full_like(running, float("nan"))
         row = {"train_loss": torch.where(active, running / count, nan).cpu().numpy()}
-        if evals and (epoch % eval_every == 0 or epoch == epochs):
+        if evals and (epoch % eval_every == 0 or last):
             for name, (ex, ey) in evals.items():
-                for metric, value in evaluate_ensemble(ensemble, ex, ey, loss).items():
+                for metric, value in evaluate_ensemble(members, ex, ey, loss).items():
                     row[f"{name}_{metric}"] = np.where(active.cpu().numpy(), value, np.nan)
         else:
             row.update({k: np.full(n, np.nan) for k in eval_names})
@@ -252,5 +377,8 @@ def train_ensemble(ensemble: Ensemble, train_data: tuple[Tensor, Tensor], *, epo
         if progress:
             bar.set_postfix(median_loss=f"{np.nanmedian(row['train_loss']) if active.any() else float('nan'):.3g}",
                             diverged=int((~active).sum()))
+        if last:
+            break
+    bar.close()
     history.seconds = time.perf_counter() - t0
     return history

@@ -13,7 +13,7 @@ evaluated in eval mode on a fixed batch. `roughness` turns a slice into one numb
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

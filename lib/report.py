@@ -1,7 +1,8 @@
 """Putting computed numbers into a chapter's prose (myst-nb `glue`) and summarising over seeds."""
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -41,3 +42,10 @@ def pm(values: Iterable[float], fmt: str = ".3g") -> str:
     """'mean ± std' of `values`, formatted with `fmt`."""
     mean, std = mean_std(values)
     return f"{mean:{fmt}} ± {std:{fmt}}"
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A MyST (GitHub-style) table from a header and rows of already formatted cells."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"

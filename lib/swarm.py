@@ -11,9 +11,9 @@ their random start; a **hive** is a set of swarms with some parameter varied.
   ``[bee, epoch, ...]``;
 - `default_train` is the original's default regime (1-input MLP, PyTorch
   default init, full-batch SGD with momentum on MSE, recording the prediction
-  and the loss *before* each update), trained as one vectorised program;
-  `default_train.one_bee` is the same regime for one bee, the original's way;
-- `first_below`, `stays_below` and `tidy_rows` summarise the results.
+  and the loss *before* each update), trained as one vectorised program
+  (`lib.ensemble`, either backend);
+- `first_below`, `stays_below`, `find`, `final_loss`, `fraction` and `tidy_rows` summarise the results.
 
 Seeding follows the original: every swarm of a hive restarts from the same
 seed and builds its bees one after another from that RNG stream, so a bee's
@@ -23,20 +23,21 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from lib import activations
-from lib.ensemble import Ensemble, member_losses, train_ensemble  # noqa: F401 (Ensemble is re-exported)
-from lib.models import MLP
+from lib.ensemble import BACKENDS, BatchedMLP, Ensemble, member_losses, train_ensemble
+from lib.models.mlp import MLP
 from lib.seeding import seed_everything, torch_threads
 
 __all__ = [
     "make_sweep_paramsets", "make_combo_paramsets", "hive_trainer", "DefaultTrain", "default_train",
-    "BatchedMLP", "first_below", "stays_below", "tidy_rows", "value_label", "kink_positions",
+    "first_below", "stays_below", "find", "final_loss", "fraction", "tidy_rows", "value_label", "kink_positions",
 ]
 
 
@@ -100,24 +101,7 @@ def make_combo_paramsets(static: Mapping[str, Any], *combos: Mapping[str, Sequen
     return [p for parts in itertools.product(*sliced) for p in make_sweep_paramsets(_merge(static, *parts), **sweeps)]
 
 
-# ----------------------------------------------------------------------------- the bee's network
-
-def activation_factory(activation: Any, activation_params: Mapping[str, Any] | None = None) -> Callable[[int], nn.Module]:
-    """`width -> module` from a registry name, an nn.Module class (the original passed ``nn.ReLU``) or a factory."""
-    if isinstance(activation, str):
-        spec = activations.spec(activation)  # unknown names fail here, with suggestions
-        params = dict(activation_params or {})
-        spec.check_arguments({k: v for k, v in params.items() if k != "per_feature"})
-        per_feature = params.pop("per_feature", False)
-        return lambda width: activations.get(activation, **params, **({"num_features": width} if per_feature else {}))
-    if activation_params:
-        raise ValueError("activation_params only apply to a registry name")
-    if isinstance(activation, type) and issubclass(activation, nn.Module):
-        return lambda width: activation()
-    if callable(activation):
-        return activation
-    raise TypeError(f"activation must be a registry name, an nn.Module class or a factory, got {activation!r}")
-
+# ----------------------------------------------------------------------------- the default regime
 
 def value_label(value: Any) -> str:
     """How a parameter value is shown: class names for classes, registry labels for names."""
@@ -139,111 +123,12 @@ def _as_column(t: Any, name: str, dtype: torch.dtype) -> Tensor:
     return t
 
 
-class _LinearView:
-    """Just the attributes `nn.Linear.reset_parameters` reads, pointing at one member's slices."""
-
-    def __init__(self, weight: Tensor, bias: Tensor):
-        self.weight, self.bias = weight, bias
-
-
-class BatchedMLP(nn.Module):
-    """`n` MLPs with stacked weights, evaluated with batched matrix products.
-
-    Built from an `Ensemble` of `lib.models.MLP`, or directly with `from_stream`
-    (the same starting weights, without building the modules); either way every
-    member starts exactly where its lone copy would. Its activations must have no
-    parameters of their own (fixed scalars in buffers are fine), since one module
-    is shared by all members. Faster than ``vmap(functional_call)`` for very
-    small networks, where the per-call overhead of vmap dominates.
-    """
-
-    def __init__(self, ensemble: Ensemble):
-        super().__init__()
-        template = ensemble.template
-        if not isinstance(template, MLP):
-            raise TypeError("BatchedMLP needs an Ensemble of lib.models.MLP")
-        params = ensemble.params()
-        depth = len(template.hidden_layers)
-        self.weights = nn.ParameterList(
-            [nn.Parameter(params[f"hidden_layers.{i}.weight"].detach().transpose(1, 2).clone()) for i in range(depth)]
-            + [nn.Parameter(params["head.weight"].detach().transpose(1, 2).clone())])
-        self.biases = nn.ParameterList(
-            [nn.Parameter(params[f"hidden_layers.{i}.bias"].detach().unsqueeze(1).clone()) for i in range(depth)]
-            + [nn.Parameter(params["head.bias"].detach().unsqueeze(1).clone())])
-        # Rebuild the activations on the CPU from the template's buffers (the template lives on "meta").
-        if any(list(act.parameters()) for act in template.activations):
-            raise ValueError("BatchedMLP needs activations without learnable parameters; use the vmap engine")
-        self.acts = nn.ModuleList(ensemble.member(0).activations)
-        self._check_activations()
-        self.size = ensemble.size
-
-    @classmethod
-    def from_stream(cls, widths: Sequence[int], activation: Callable[[int], nn.Module], n: int, seed: int,
-                    dtype: torch.dtype = torch.float32) -> "BatchedMLP":
-        """`n` members initialised exactly as `Ensemble.from_stream` would build `lib.models.MLP` copies.
-
-        Seeds once, then for member after member runs `nn.Linear.reset_parameters` (torch's own
-        default initialisation) on that member's slice of each stacked weight, layer by layer:
-        the same random draws in the same order as building the modules, without their cost.
-        Valid when the activations draw no random numbers when built (checked in the tests).
-        """
-        widths = [int(w) for w in widths]
-        layers = list(zip(widths[:-1], widths[1:]))
-        weights = [torch.empty(n, o, i) for i, o in layers]  # nn.Linear's (out, in) layout
-        biases = [torch.empty(n, o) for _, o in layers]
-        acts = [activation(w) for w in widths[1:-1]]
-        seed_everything(seed)
-        with torch.no_grad():
-            for k in range(n):
-                for w, b in zip(weights, biases):
-                    nn.Linear.reset_parameters(_LinearView(w[k], b[k]))
-        self = cls.__new__(cls)
-        nn.Module.__init__(self)
-        self.weights = nn.ParameterList([nn.Parameter(w.transpose(1, 2).to(dtype).contiguous()) for w in weights])
-        self.biases = nn.ParameterList([nn.Parameter(b.unsqueeze(1).to(dtype)) for b in biases])
-        self.acts = nn.ModuleList(a.to(dtype) for a in acts)
-        self._check_activations()
-        self.size = n
-        return self
-
-    def _check_activations(self) -> None:
-        for act in self.acts:
-            if list(act.parameters()):
-                raise ValueError("BatchedMLP needs activations without learnable parameters; use the vmap engine")
-            if any(b.dim() > 0 for b in act.buffers()):
-                raise ValueError("BatchedMLP needs activations whose fixed parameters are scalars")
-
-    def features(self, x: Tensor) -> Tensor:
-        """x (N, in) -> last hidden layer of every member, (n, N, width)."""
-        first = True
-        h = x
-        for w, b, act in zip(self.weights[:-1], self.biases[:-1], self.acts):
-            if first and x.shape[1] == 1:
-                # one input: the layer is an outer product, cheaper elementwise than as a matrix product
-                h = act(torch.addcmul(b, x.unsqueeze(0), w))
-            elif first:
-                h = act(torch.baddbmm(b, x.unsqueeze(0).expand(self.size, *x.shape), w))
-            else:
-                h = act(torch.baddbmm(b, h, w))
-            first = False
-        return h
-
-    def forward(self, x: Tensor) -> Tensor:
-        return torch.baddbmm(self.biases[-1], self.features(x), self.weights[-1])
-
-    def first_layer(self) -> tuple[Tensor, Tensor]:
-        """Weights (n, width) and biases (n, width) of the first layer (one input)."""
-        return self.weights[0][:, 0, :], self.biases[0][:, 0, :]
-
-
 def kink_positions(weight: Tensor, bias: Tensor) -> Tensor:
     """Where each first-layer unit's pre-activation w x + b crosses zero: -b/w (inf where w = 0)."""
     return -bias / weight
 
 
-# ----------------------------------------------------------------------------- the default regime
-
-ENGINES = ("auto", "batched", "vmap")
+ENGINES = ("auto", *BACKENDS)
 
 
 class DefaultTrain:
@@ -257,12 +142,10 @@ class DefaultTrain:
     Fields: ``ypred`` (bee, epoch, N), ``loss`` (bee, epoch), ``kinks`` (bee, epoch, width):
     the first layer's -b/w, where a ReLU unit has its kink.
 
-    Calling `swarm(num_bees, seed, **params)` trains a whole swarm as one program
-    (`engine`: ``"batched"`` stacked-weight matrix products, for activations
-    without learnable parameters; ``"vmap"`` `lib.ensemble`, for any activation;
-    ``"auto"`` picks the first that applies). `one_bee(**params)` is the same
-    regime for one network, a generator of (ypred, loss, kinks) per epoch, as
-    the original trains bees.
+    Calling `swarm(num_bees, seed, **params)` trains a whole swarm as one program with
+    `lib.ensemble.train_ensemble` (`engine`: ``"batched"`` stacked-weight matrix products, for
+    activations without learnable parameters; ``"vmap"``, for any activation; ``"auto"`` picks
+    the first that applies).
     """
 
     fields = ("ypred", "loss", "kinks")
@@ -280,7 +163,7 @@ class DefaultTrain:
         self.progress = progress
         self.threads = threads
 
-    def with_engine(self, engine: str) -> "DefaultTrain":
+    def with_engine(self, engine: str) -> DefaultTrain:
         return DefaultTrain(engine, self.dtype, self.progress, self.threads)
 
     # -- checks before any work
@@ -305,7 +188,7 @@ class DefaultTrain:
         if not (isinstance(p["momentum"], (int, float)) and 0 <= p["momentum"] < 1):
             raise ValueError(f"momentum must be in [0, 1), got {p['momentum']!r}")
         p["x"], p["y"] = x, y
-        p["factory"] = activation_factory(p["activation"], p["activation_params"])
+        p["factory"] = activations.factory(p["activation"], **dict(p["activation_params"] or {}))
         return p
 
     def check(self, params: Mapping[str, Any]) -> None:
@@ -313,34 +196,6 @@ class DefaultTrain:
 
     def make_net(self, p: Mapping[str, Any]) -> MLP:
         return MLP(1, [int(p["width"])] * int(p["hidden"]), 1, activation=p["factory"]).to(self.dtype)
-
-    # -- one bee, the original's way
-    def one_bee(self, **params) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
-        """Train one network; yield (ypred (N,), loss (), kinks (width,)) before each update.
-
-        A non-finite loss ends the run (the original raised); `hive_trainer`
-        fills the remaining epochs with NaN and marks the bee diverged.
-        """
-        p = self.resolve(params)
-        net = self.make_net(p)
-        opt = torch.optim.SGD(net.parameters(), lr=p["lr"], momentum=p["momentum"])
-        x, y = p["x"], p["y"]
-        with torch_threads(self.threads):
-            yield from self._steps(net, opt, x, y, int(p["num_epochs"]))
-
-    @staticmethod
-    def _steps(net, opt, x, y, epochs):
-        for _ in range(epochs):
-            opt.zero_grad()
-            ypred = net(x)
-            loss = nn.functional.mse_loss(ypred, y)
-            first = net.hidden_layers[0]
-            kinks = kink_positions(first.weight[:, 0], first.bias).detach()
-            yield ypred.detach()[:, 0], loss.detach(), kinks
-            if not torch.isfinite(loss):
-                return
-            loss.backward()
-            opt.step()
 
     # -- a whole swarm at once
     def pick_engine(self, p: Mapping[str, Any]) -> str:
@@ -354,18 +209,14 @@ class DefaultTrain:
         """Train `num_bees` bees (seeded once with `seed`, built one after another) as one program."""
         p = self.resolve(params)
         fields = list(fields or self.fields)
-        with torch_threads(self.threads):
-            return self._swarm(p, num_bees, seed, fields)
-
-    def _swarm(self, p: Mapping[str, Any], num_bees: int, seed: int, fields: list[str]) -> dict[str, Any]:
         engine = self.pick_engine(p)
-        if engine == "batched":
-            widths = [1, *[int(p["width"])] * int(p["hidden"]), 1]
-            net = BatchedMLP.from_stream(widths, p["factory"], num_bees, seed, self.dtype)
-            out = _train_batched(net, p, fields, self.progress)
-        else:
-            ensemble = Ensemble.from_stream(lambda: self.make_net(p), num_bees, seed)
-            out = _train_vmap(ensemble, p, fields, self.progress)
+        with torch_threads(self.threads):
+            if engine == "batched":
+                widths = [1, *[int(p["width"])] * int(p["hidden"]), 1]
+                bees = BatchedMLP.from_stream(widths, p["factory"], num_bees, seed, self.dtype)
+            else:
+                bees = Ensemble.from_stream(lambda: self.make_net(p), num_bees, seed)
+            out = _train_swarm(bees, p, fields, self.progress)
         out["engine"] = engine
         return out
 
@@ -378,62 +229,11 @@ def _nan_after_divergence(records: dict[str, np.ndarray], diverged_at: np.ndarra
                 v[i, e:] = np.nan
 
 
-def _train_batched(net: BatchedMLP, p: Mapping[str, Any], fields: Sequence[str], progress: bool) -> dict[str, Any]:
-    """Full-batch SGD with momentum on stacked weights, written out so each bee gets exactly its solo update.
+def _train_swarm(bees: Ensemble | BatchedMLP, p: Mapping[str, Any], fields: Sequence[str],
+                 progress: bool) -> dict[str, Any]:
+    """Full-batch SGD with momentum on MSE for every bee at once, recording before each update."""
 
-    torch.optim.SGD: buf <- momentum * buf + grad (buf = grad at the first step), p <- p - lr * buf;
-    a zero buffer at the start gives the same first step. A bee whose loss is not finite is frozen.
-    """
-    x, y = p["x"], p["y"]
-    lr, momentum, epochs = float(p["lr"]), float(p["momentum"]), int(p["num_epochs"])
-    params = list(net.parameters())
-    params = [q for q in params if q.requires_grad]
-    bufs = [torch.zeros_like(q) for q in params]
-    n = net.size
-    active = torch.ones(n, dtype=torch.bool)
-    diverged_at = np.full(n, -1)
-    keep = {f: [] for f in fields}
-    all_active = True
-    for epoch in range(epochs):
-        out = net(x)  # (n, N, 1)
-        losses = (out - y).square().mean(dim=(1, 2))
-        if "ypred" in keep:
-            keep["ypred"].append(out.detach()[:, :, 0])
-        if "loss" in keep:
-            keep["loss"].append(losses.detach())
-        if "kinks" in keep:
-            w, b = net.first_layer()
-            keep["kinks"].append(kink_positions(w, b).detach())
-        finite = torch.isfinite(losses)
-        if all_active and not bool(finite.all()):
-            all_active = False
-        if all_active:
-            # the common case, kept to a few fused ops: per-step cost is what vectorising buys
-            grads = torch.autograd.grad(losses.sum(), params)
-            with torch.no_grad():
-                torch._foreach_mul_(bufs, momentum)
-                torch._foreach_add_(bufs, grads)
-                torch._foreach_add_(params, bufs, alpha=-lr)
-            continue
-        newly = active & ~finite
-        if newly.any():
-            diverged_at[newly.numpy()] = epoch
-            active &= finite
-        grads = torch.autograd.grad(torch.where(active, losses, torch.zeros_like(losses)).sum(), params)
-        with torch.no_grad():
-            for q, g, buf in zip(params, grads, bufs):
-                mask = active.view(-1, *([1] * (q.dim() - 1)))
-                buf.mul_(momentum).add_(torch.where(mask, g, torch.zeros_like(g)))
-                q.copy_(torch.where(mask, q - lr * buf, q))
-    records = {f: torch.stack(v, dim=1).numpy() for f, v in keep.items()}
-    _nan_after_divergence(records, diverged_at)
-    return {**records, "diverged_at": diverged_at, "n_diverged": int((diverged_at >= 0).sum())}
-
-
-def _train_vmap(ensemble: Ensemble, p: Mapping[str, Any], fields: Sequence[str], progress: bool) -> dict[str, Any]:
-    """`lib.ensemble.train_ensemble` with SGD + momentum, recording before each update."""
-
-    def record(epoch, ens, outputs):
+    def record(epoch, members, outputs):
         kept = {}
         if "ypred" in fields:
             kept["ypred"] = outputs[:, :, 0]
@@ -441,11 +241,11 @@ def _train_vmap(ensemble: Ensemble, p: Mapping[str, Any], fields: Sequence[str],
             # train_ensemble's own train_loss accumulates in float32; this keeps the network's dtype
             kept["loss"] = member_losses(outputs, p["y"], "mse")
         if "kinks" in fields:
-            params = ens.params()
+            params = members.params()
             kept["kinks"] = kink_positions(params["hidden_layers.0.weight"][:, :, 0], params["hidden_layers.0.bias"])
         return kept
 
-    history = train_ensemble(ensemble, (p["x"], p["y"]), epochs=int(p["num_epochs"]), optimizer="sgd",
+    history = train_ensemble(bees, (p["x"], p["y"]), epochs=int(p["num_epochs"]), optimizer="sgd",
                              lr=float(p["lr"]), momentum=float(p["momentum"]), loss="mse", record=record,
                              progress=progress, device="cpu")
     records = {f: history.record(f) for f in fields}
@@ -565,6 +365,25 @@ def stays_below(loss: np.ndarray, threshold: float, relative: bool = False, refe
     n_epochs = loss.shape[1]
     last_above = np.where(above.any(axis=1), n_epochs - 1 - above[:, ::-1].argmax(axis=1), -1)
     return np.where(above[:, -1], -1, last_above + 1)
+
+
+def find(results: Sequence[Mapping[str, Any]], **where) -> Mapping[str, Any]:
+    """The one swarm whose parameters equal `where`."""
+    hits = [r for r in results if all(r[k] == v for k, v in where.items())]
+    if len(hits) != 1:
+        raise KeyError(f"{len(hits)} swarms match {where}")
+    return hits[0]
+
+
+def final_loss(r: Mapping[str, Any]) -> np.ndarray:
+    """Each bee's loss at the last record (NaN for a diverged bee)."""
+    return np.asarray(r["loss"])[:, -1]
+
+
+def fraction(values: np.ndarray) -> float:
+    values = np.asarray(values, dtype=bool)
+    return float(values.mean()) if values.size else float("nan")
+
 
 
 # ----------------------------------------------------------------------------- tidy rows

@@ -8,7 +8,8 @@ as offline HTML (`lib.plotting.animation_html`), and writes an mp4 only where ff
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -185,7 +186,8 @@ def strip_plot(ax, groups: Sequence[np.ndarray], labels: Sequence[str], log: boo
 
 
 def heat_map(ax, values: np.ndarray, xlabels: Sequence[str], ylabels: Sequence[str],
-             fmt: Callable[[float], str] = lambda v: f"{v:.0f}", cmap: str = "viridis_r", note: np.ndarray | None = None):
+             fmt: Callable[[float], str] = lambda v: f"{v:.0f}", cmap: str = "viridis_r",
+             note: np.ndarray | None = None):
     """Values (rows, cols) as coloured cells with their numbers written in; NaN cells are grey."""
     values = np.asarray(values, dtype=float)
     masked = np.ma.masked_invalid(values)

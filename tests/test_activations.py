@@ -106,7 +106,7 @@ def test_float64_gradcheck(name):
         act = act.double()
         names = [n for n, _ in act.named_parameters()]
 
-        def f(x, *values):
+        def f(x, *values, act=act, names=names):
             return torch.func.functional_call(act, dict(zip(names, values)), (x,))
 
         inputs = (x, *[p.detach().clone().requires_grad_(True) for p in act.parameters()])

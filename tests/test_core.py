@@ -1,8 +1,6 @@
 """Seeding, device choice, Monte-Carlo moments, glue helpers and plotting helpers."""
 from __future__ import annotations
 
-import math
-
 import matplotlib
 import numpy as np
 import pytest
@@ -23,7 +21,7 @@ def test_lib_imports_lazily_and_rejects_unknown_names():
     assert lib.activations is activations
     assert callable(lib.device) and callable(lib.seed_everything)
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
-        lib.nope
+        lib.nope  # noqa: B018 (the attribute access itself is what is tested)
 
 
 def test_device_defaults_and_override(monkeypatch):
@@ -101,7 +99,7 @@ def test_animation_html_is_offline_and_closes_its_figure():
 
 
 def test_offline_player_replaces_every_icon_of_matplotlibs_template():
-    from matplotlib._animation_data import JS_INCLUDE, STYLE_INCLUDE, DISPLAY_TEMPLATE
+    from matplotlib._animation_data import DISPLAY_TEMPLATE, JS_INCLUDE, STYLE_INCLUDE
 
     page = offline_player(JS_INCLUDE + STYLE_INCLUDE + DISPLAY_TEMPLATE)
     assert "maxcdn" not in page and 'class="fa' not in page

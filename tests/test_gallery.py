@@ -5,12 +5,12 @@ import math
 
 import matplotlib
 import numpy as np
-import pytest
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from lib import activations, gallery
+from lib import activations
+from lib.chapters import gallery
 
 
 def test_curves_are_the_function_and_its_autograd_derivative():

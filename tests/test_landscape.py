@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from lib import landscape
-from lib.cnn import SqrtCNN
+from lib.models.sqrt_cnn import SqrtCNN
 from lib.seeding import torch_threads
 
 

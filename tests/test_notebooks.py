@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import ast
-import json
 from pathlib import Path
 
 import nbformat
 import papermill
 import pytest
 
-from lib.runner.params import SCALARS, CONTAINERS, _split_generic, available_profiles, load_profile, resolve
+from lib.runner.params import CONTAINERS, SCALARS, _split_generic, available_profiles, load_profile, resolve
 from lib.runner.toc import read_toc
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,7 +47,8 @@ def test_title_then_one_typed_parameters_cell_seen_whole_by_papermill(path):
         assigned[node.target.id] = ast.unparse(node.annotation)
     seen = papermill.inspect_notebook(str(path))
     # papermill silently drops parameters it cannot parse (e.g. `x: int | None = None`)
-    assert set(seen) == set(assigned), f"{path.name}: papermill sees {sorted(seen)}, the cell assigns {sorted(assigned)}"
+    assert set(seen) == set(assigned), \
+        f"{path.name}: papermill sees {sorted(seen)}, the cell assigns {sorted(assigned)}"
     for name, hint in assigned.items():
         base, _ = _split_generic(hint)
         assert base in SCALARS or base in CONTAINERS, f"{path.name}: {name}: {hint} is not a type the runner checks"

@@ -9,9 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from lib import activations, ortho_init
+from lib import activations
+from lib.activations import ortho_init
 from lib.activations.ortho import (
-    Fourier, Hermite, Tropical, TropicalRational, fourier_moments, piecewise_linear_moments,
+    Fourier,
+    Hermite,
+    Tropical,
+    TropicalRational,
+    fourier_moments,
+    piecewise_linear_moments,
 )
 
 # Probabilists' Hermite polynomials written out, independent of any recurrence.
@@ -101,7 +107,7 @@ def test_per_channel_coefficients_act_channel_by_channel(name):
     for c in range(3):
         single = cls().double()
         with torch.no_grad():
-            for (n, p), (_, q) in zip(single.named_parameters(), per_channel.named_parameters()):
+            for p, q in zip(single.parameters(), per_channel.parameters()):
                 p.copy_(q[c])
         torch.testing.assert_close(y[:, c], single(x[:, c]), rtol=1e-12, atol=1e-12)
     sequence = cls(num_features=3, feature_dim=-1)

@@ -10,9 +10,15 @@ import yaml
 
 from lib.runner.errors import RunnerError
 from lib.runner.params import (
-    available_profiles, coerce, declared_parameters, load_profile, parse_sets, parse_value, resolve,
+    available_profiles,
+    coerce,
+    declared_parameters,
+    load_profile,
+    parse_sets,
+    parse_value,
+    resolve,
 )
-from lib.runner.toc import Page, filter_toc, find_root, read_toc
+from lib.runner.toc import filter_toc, find_root, read_toc
 
 
 def write_notebook(path: Path, parameters: str, body: str = "print('ok')") -> Path:

@@ -9,7 +9,12 @@ import torch
 
 from lib.data import signals
 from lib.data.signals import (
-    decay_split, decaying_sine, extrapolation_split, gen_data2, make_task, two_block_split,
+    decay_split,
+    decaying_sine,
+    extrapolation_split,
+    gen_data2,
+    make_task,
+    two_block_split,
 )
 
 

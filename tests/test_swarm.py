@@ -4,9 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from reference_swarm import one_bee_of
 from torch import nn
 
 from lib import swarm
+from lib.ensemble import BatchedMLP, Ensemble
 from lib.seeding import seed_everything
 
 X = torch.linspace(-5, 5, 61)
@@ -90,7 +92,7 @@ def test_defaults_and_seeding_match_the_original_bee_by_bee():
 CASES = [
     ("relu", 10, 1, None), ("tanh", 3, 1, None), ("tanhshrink", 1, 1, None), ("relu", 4, 2, None),
     (nn.ReLU, 5, 1, None), ("snake", 6, 1, {"a": 1.0}), ("x_plus_sin", 4, 1, None),
-    ("snake", 5, 1, {"a": 2.0, "learnable": True}), ("snake", 5, 1, {"learnable": True, "per_feature": True}),
+    ("snake", 5, 1, {"a": 2.0, "learnable": True}), ("snake", 5, 1, {"learnable": True, "granularity": "channel"}),
 ]
 
 
@@ -106,18 +108,18 @@ def test_vectorised_swarm_equals_training_each_bee_alone(activation, width, hidd
     regime = swarm.DefaultTrain(engine, dtype=torch.float64)
     params = [static(width=width, hidden=hidden, activation=activation, activation_params=act_params, lr=0.02)]
     fast = swarm.hive_trainer(regime, params, num_bees=4, seed=3, fields="ypred,loss,kinks")[0]
-    slow = swarm.hive_trainer(regime.one_bee, params, num_bees=4, seed=3, fields="ypred,loss,kinks")[0]
+    slow = swarm.hive_trainer(one_bee_of(regime), params, num_bees=4, seed=3, fields="ypred,loss,kinks")[0]
     for field in ("ypred", "loss", "kinks"):
         np.testing.assert_allclose(fast[field], slow[field], rtol=1e-9, atol=1e-11, err_msg=field)
     assert fast["n_diverged"] == 0
     if engine == "auto":
-        assert fast["engine"] == ("vmap" if learnable or (act_params or {}).get("per_feature") else "batched")
+        assert fast["engine"] == ("vmap" if learnable or (act_params or {}).get("granularity") else "batched")
 
 
 def test_float32_swarm_is_close_to_bee_by_bee():
     params = [static(width=10, activation="relu", num_epochs=60)]
     fast = swarm.hive_trainer(swarm.default_train, params, num_bees=5, seed=10)[0]
-    slow = swarm.hive_trainer(swarm.default_train.one_bee, params, num_bees=5, seed=10, fields="ypred,loss,kinks")[0]
+    slow = swarm.hive_trainer(one_bee_of(), params, num_bees=5, seed=10, fields="ypred,loss,kinks")[0]
     np.testing.assert_allclose(fast["loss"], slow["loss"], rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(fast["ypred"], slow["ypred"], rtol=1e-4, atol=1e-5)
 
@@ -145,7 +147,7 @@ def test_diverged_bees_are_marked_and_frozen_while_the_rest_go_on(engine):
     params = [static(width=10, lr=0.1, num_epochs=60)]
     regime = swarm.DefaultTrain(engine, dtype=torch.float64)  # unstable runs amplify float32 rounding
     fast = swarm.hive_trainer(regime, params, num_bees=12, seed=3)[0]
-    slow = swarm.hive_trainer(regime.one_bee, params, num_bees=12, seed=3, fields="ypred,loss,kinks")[0]
+    slow = swarm.hive_trainer(one_bee_of(regime), params, num_bees=12, seed=3, fields="ypred,loss,kinks")[0]
     diverged = fast["diverged_at"] >= 0
     assert 0 < fast["n_diverged"] == diverged.sum() < 12, "this setting should make some bees, not all, diverge"
     np.testing.assert_array_equal(fast["diverged_at"], slow["diverged_at"])
@@ -219,7 +221,7 @@ def test_tidy_rows_one_per_swarm_bee_epoch():
 def test_batched_bees_start_exactly_where_built_modules_start(activation):
     regime = swarm.DefaultTrain()
     p = regime.resolve(static(width=5, hidden=2, activation=activation))
-    direct = swarm.BatchedMLP.from_stream([1, 5, 5, 1], p["factory"], 4, 11)
-    built = swarm.BatchedMLP(swarm.Ensemble.from_stream(lambda: regime.make_net(p), 4, 11))
+    direct = BatchedMLP.from_stream([1, 5, 5, 1], p["factory"], 4, 11)
+    built = BatchedMLP(Ensemble.from_stream(lambda: regime.make_net(p), 4, 11))
     for a, b in zip([*direct.weights, *direct.biases], [*built.weights, *built.biases]):
         torch.testing.assert_close(a, b, rtol=0, atol=0)

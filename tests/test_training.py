@@ -1,8 +1,6 @@
 """The training loop, the optimiser helper, the MLP and the ensemble."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 import torch
@@ -10,7 +8,7 @@ from torch import nn
 
 import lib
 from lib.activations.snake import Snake
-from lib.ensemble import Ensemble, evaluate_ensemble, member_losses, train_ensemble
+from lib.ensemble import Ensemble, member_losses, train_ensemble
 from lib.models import MLP
 from lib.train import History, evaluate, make_optimizer, train
 
@@ -43,7 +41,7 @@ def test_training_reduces_the_loss_and_records_history():
 def test_same_seed_same_training_on_cpu():
     def run():
         lib.seed_everything(7)
-        model = MLP(2, [16], 2, activation="snake", activation_params={"learnable": True, "per_feature": True})
+        model = MLP(2, [16], 2, activation="snake", activation_params={"learnable": True, "granularity": "channel"})
         h = train(model, classification_data(), epochs=5, loss="cross_entropy", batch_size=32,
                   eval_data={"test": classification_data(seed=1)}, progress=False, seed=7)
         return h, model
@@ -102,7 +100,7 @@ def test_history_rejects_metrics_that_appear_late():
 
 
 def test_high_low_learning_rates_split_activation_parameters():
-    model = MLP(1, [8, 8], 1, activation="snake", activation_params={"learnable": True, "per_feature": True})
+    model = MLP(1, [8, 8], 1, activation="snake", activation_params={"learnable": True, "granularity": "channel"})
     opt = make_optimizer(model, "adam", lr=1e-3, activation_lr=1e-5)
     groups = {g["name"]: g for g in opt.param_groups}
     assert groups["weights"]["lr"] == 1e-3 and groups["activations"]["lr"] == 1e-5
@@ -121,7 +119,7 @@ def test_mlp_shapes_features_and_per_layer_activations():
     x = torch.randn(4, 3)
     assert model(x).shape == (4, 2) and model.features(x).shape == (4, 7)
     assert isinstance(model.activations[1], Snake)
-    per = MLP(1, [6], 1, activation="snake", activation_params={"per_feature": True, "learnable": True})
+    per = MLP(1, [6], 1, activation="snake", activation_params={"granularity": "channel", "learnable": True})
     assert per.activations[0].a.shape == (6,)
 
 
@@ -150,7 +148,7 @@ def test_mlp_rejects_bad_arguments(kwargs, error):
 
 def make_snake_mlp():
     return MLP(1, [12, 12], 1, activation="snake",
-               activation_params={"a": 2.0, "learnable": True, "per_feature": True}, init="xavier_normal")
+               activation_params={"a": 2.0, "learnable": True, "granularity": "channel"}, init="xavier_normal")
 
 
 def solo_adam(model, data, epochs, lr):

@@ -1,4 +1,17 @@
-"""Helpers for activations with parameters: fixed or learnable, one scalar or one per feature."""
+"""Helpers for activations with parameters: fixed or learnable, at one of three granularities.
+
+Every activation with parameters takes the same four structural arguments:
+
+- ``learnable``: train the parameters (else they are fixed buffers that move with ``.to()``);
+- ``granularity``: ``"layer"`` (one value per parameter for the whole layer), ``"channel"`` (one per
+  channel along ``feature_dim``) or ``"element"`` (one per unit of the per-example shape);
+- ``num_features``: the channel count, or the per-example shape (e.g. ``(C, H, W)``);
+- ``feature_dim``: the input dimension the channels run along (1 for (N, F) and (N, C, H, W); -1 for
+  (B, T, C) sequences).
+
+``granularity=None`` (the default) infers it from ``num_features``: none → layer, an int → channel,
+a tuple → element.
+"""
 from __future__ import annotations
 
 import torch
@@ -26,6 +39,28 @@ def feature_shape(num_features: int | tuple[int, ...] | None) -> tuple[int, ...]
     if not shape or any((not isinstance(n, int)) or n < 1 for n in shape):
         raise ValueError(f"num_features must be a positive int or a tuple of them, got {num_features!r}")
     return shape
+
+
+GRANULARITIES = ("layer", "channel", "element")
+
+
+def parameter_shape(granularity: str | None, num_features: int | tuple[int, ...] | None,
+                    feature_dim: int = 1) -> tuple[str, tuple[int, ...]]:
+    """(granularity, the shape of one parameter) for an activation built with these arguments."""
+    if granularity is None:
+        granularity = "layer" if num_features is None else "channel" if isinstance(num_features, int) else "element"
+    if granularity not in GRANULARITIES:
+        raise ValueError(f"granularity must be one of {', '.join(GRANULARITIES)}, got {granularity!r}")
+    if granularity == "layer":
+        return granularity, ()
+    if num_features is None:
+        raise ValueError(f'granularity "{granularity}" needs num_features '
+                         '(channels for "channel", the per-example shape for "element")')
+    shape = feature_shape(num_features)
+    if granularity == "channel" and len(shape) > 1:
+        axis = feature_dim - 1 if feature_dim > 0 else feature_dim      # feature_dim counts the batch axis
+        shape = (shape[axis],)
+    return granularity, shape
 
 
 def broadcast_to_input(p: Tensor, x: Tensor, feature_dim: int = 1) -> Tensor:

@@ -3,12 +3,12 @@
 Khalfaoui-Hassani & Kesselheim, "Learnable polynomial, trigonometric, and tropical
 activations" (2025); reference library torchortho 0.1.2 (GPL-3.0, compared against only).
 Each activation has one coefficient vector per layer (as in the paper) or, with
-``num_features``, one per channel along ``feature_dim`` (an option the paper lacks).
+``granularity="channel"`` (or ``"element"``), one per channel (or unit) — an option the paper lacks.
 
 The three series are evaluated by hand-written autograd Functions that save only the input
 and the (few) coefficients, and recompute what they need in the backward pass: the memory
 kept for backward is one copy of the input, whatever the degree. Initial coefficients come
-from `lib.ortho_init` (variance-preserving by default; see there for every scheme).
+from `lib.activations.ortho_init` (variance-preserving by default; see there for every scheme).
 """
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from lib import ortho_init
-from lib.activations.base import add_parameter, broadcast_to_input, feature_shape
+from lib.activations import ortho_init
+from lib.activations.base import add_parameter, broadcast_to_input, parameter_shape
 from lib.activations.registry import register
 
 DISTRIBUTIONS = ("normal", "uniform")   # x ~ N(0, 1), or x ~ U[-pi, pi] (the Fourier scheme's assumption)
@@ -82,13 +82,13 @@ class BasisActivation(nn.Module):
     COEFFICIENTS: tuple[str, ...] = ("coefficients",)
     REPR_LABEL = "coefficients"
 
-    def _set_up(self, make_init, degree: int, init: str, fit_target: str, learnable: bool,
+    def _set_up(self, make_init, degree: int, init: str, fit_target: str, learnable: bool, granularity: str | None,
                 num_features: int | tuple[int, ...] | None, feature_dim: int) -> dict:
         """Check the arguments, attach the coefficients of `make_init(degree, init, fit_target)`;
         returns that init's values (some carry constants besides the coefficients)."""
         _check_common(init, fit_target, learnable)
         values = make_init(degree, init, fit_target)
-        features = feature_shape(num_features)
+        self.granularity, features = parameter_shape(granularity, num_features, feature_dim)
         self.degree, self.init, self.feature_dim = int(degree), init, feature_dim
         for name in self.COEFFICIENTS:
             tensor = _init_tensor(values[name], features)
@@ -171,11 +171,11 @@ class Hermite(BasisActivation):
 
     Args:
         degree: n >= 1 (the paper uses 3).
-        init: ``"variance_preserving"`` (default), ``"orthonormal"`` or ``"fit"`` (see `lib.ortho_init`).
+        init: ``"variance_preserving"`` (default), ``"orthonormal"`` or ``"fit"`` (see `lib.activations.ortho_init`).
         fit_target: the registered activation that ``init="fit"`` fits (values and derivatives).
         learnable: train the coefficients (else they are fixed buffers).
-        num_features: one coefficient vector per feature/channel along ``feature_dim``.
-        feature_dim: 1 for (N, C) and (N, C, H, W); -1 for (B, T, C).
+        granularity, num_features, feature_dim: one coefficient vector for the layer (the paper), per
+            channel or per element (`lib.activations.base`).
 
     The coefficients may take any finite value: a polynomial is defined everywhere.
     """
@@ -183,9 +183,11 @@ class Hermite(BasisActivation):
     family = "hermite"
 
     def __init__(self, degree: int = 3, init: str = "variance_preserving", fit_target: str = "gelu",
-                 learnable: bool = True, num_features: int | tuple[int, ...] | None = None, feature_dim: int = 1):
+                 learnable: bool = True, granularity: str | None = None,
+                 num_features: int | tuple[int, ...] | None = None, feature_dim: int = 1):
         super().__init__()
-        values = self._set_up(ortho_init.hermite_init, degree, init, fit_target, learnable, num_features, feature_dim)
+        values = self._set_up(ortho_init.hermite_init, degree, init, fit_target, learnable, granularity, num_features,
+                              feature_dim)
         self.basis_scale_values = tuple(float(v) for v in values["basis_scale"])   # exact constants
 
     @property
@@ -306,13 +308,13 @@ def fourier_moments(amplitude: np.ndarray, phase: np.ndarray, frequency: np.ndar
           second_moments=lambda **p: Fourier(**p).second_moments("normal"),
           formula=r"b + \sum_{k=1}^{n} A_k \, \frac{\cos(\omega_k x - \varphi_k)}{k!}")
 class Fourier(BasisActivation):
-    r"""Fourier: :math:`F(x) = b + \sum_{k=1}^{n} A_k \cos(\omega_k x - \varphi_k)/k!`, all of A, phi, omega, b learnable.
+    r"""Fourier: :math:`F(x) = b + \sum_{k=1}^{n} A_k \cos(\omega_k x - \varphi_k)/k!`, A, phi, omega, b learnable.
 
     Args:
         degree: n >= 1 (the paper uses 5).
         init: ``"variance_preserving"`` (default, torchortho 0.1.2), ``"variance_preserving_sqrt2"``
-            (amplitudes times sqrt 2) or ``"fit"`` (see `lib.ortho_init`).
-        fit_target, learnable, num_features, feature_dim: as for :class:`Hermite`.
+            (amplitudes times sqrt 2) or ``"fit"`` (see `lib.activations.ortho_init`).
+        fit_target, learnable, granularity, num_features, feature_dim: as for :class:`Hermite`.
 
     Bounded for any finite coefficients; the frequencies may cross zero or turn negative.
     """
@@ -322,9 +324,11 @@ class Fourier(BasisActivation):
     REPR_LABEL = "amplitudes"
 
     def __init__(self, degree: int = 5, init: str = "variance_preserving", fit_target: str = "gelu",
-                 learnable: bool = True, num_features: int | tuple[int, ...] | None = None, feature_dim: int = 1):
+                 learnable: bool = True, granularity: str | None = None,
+                 num_features: int | tuple[int, ...] | None = None, feature_dim: int = 1):
         super().__init__()
-        self._set_up(ortho_init.fourier_init, degree, init, fit_target, learnable, num_features, feature_dim)
+        self._set_up(ortho_init.fourier_init, degree, init, fit_target, learnable, granularity, num_features,
+                     feature_dim)
         inverse = [1.0 / math.factorial(k) for k in range(1, self.degree + 1)]
         self.inverse_factorial_values = tuple(inverse)
 
@@ -510,9 +514,11 @@ class Tropical(BasisActivation):
     family = "tropical"
 
     def __init__(self, degree: int = 5, init: str = "variance_preserving", fit_target: str = "gelu",
-                 learnable: bool = True, num_features: int | tuple[int, ...] | None = None, feature_dim: int = 1):
+                 learnable: bool = True, granularity: str | None = None,
+                 num_features: int | tuple[int, ...] | None = None, feature_dim: int = 1):
         super().__init__()
-        self._set_up(ortho_init.tropical_init, degree, init, fit_target, learnable, num_features, feature_dim)
+        self._set_up(ortho_init.tropical_init, degree, init, fit_target, learnable, granularity, num_features,
+                     feature_dim)
         self.scale = ortho_init.tropical_scale(self.degree)
         self.register_buffer("powers", torch.arange(self.degree + 1, dtype=torch.get_default_dtype()))
 
@@ -541,7 +547,7 @@ class TropicalRational(BasisActivation):
 
     A difference of two convex piecewise-linear functions, so any continuous piecewise-linear
     function with enough pieces; all four vectors are learnable. The default init makes
-    F = sqrt(2) ReLU(x) (forward and backward gains exactly 1); see `lib.ortho_init`.
+    F = sqrt(2) ReLU(x) (forward and backward gains exactly 1); see `lib.activations.ortho_init`.
 
     Args: as for :class:`Hermite` (``init``: ``"variance_preserving"`` or ``"fit"``).
     """
@@ -551,9 +557,10 @@ class TropicalRational(BasisActivation):
     REPR_LABEL = "pieces"
 
     def __init__(self, degree: int = 5, init: str = "variance_preserving", fit_target: str = "gelu",
-                 learnable: bool = True, num_features: int | tuple[int, ...] | None = None, feature_dim: int = 1):
+                 learnable: bool = True, granularity: str | None = None,
+                 num_features: int | tuple[int, ...] | None = None, feature_dim: int = 1):
         super().__init__()
-        self._set_up(ortho_init.tropical_rational_init, degree, init, fit_target, learnable, num_features,
+        self._set_up(ortho_init.tropical_rational_init, degree, init, fit_target, learnable, granularity, num_features,
                      feature_dim)
 
     def forward(self, x: Tensor) -> Tensor:

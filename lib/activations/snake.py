@@ -6,7 +6,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from lib.activations.base import add_parameter, broadcast_to_input, feature_shape
+from lib.activations.base import add_parameter, broadcast_to_input, parameter_shape
 from lib.activations.registry import register
 
 
@@ -24,7 +24,7 @@ def snake_moments(a: float) -> tuple[float, float]:
 
 
 def snake_variance(a: float) -> float:
-    """Var[Snake_a(x)], x ~ N(0,1): 1 + (1 + e^{-8a^2} - 2 e^{-4a^2}) / (8 a^2) (SPEC §1)."""
+    """Var[Snake_a(x)], x ~ N(0,1): 1 + (1 + e^{-8a^2} - 2 e^{-4a^2}) / (8 a^2) (Ziyin et al. 2020)."""
     a2 = a * a
     return 1.0 + (1.0 + math.exp(-8.0 * a2) - 2.0 * math.exp(-4.0 * a2)) / (8.0 * a2)
 
@@ -77,22 +77,21 @@ class Snake(nn.Module):
 
     Args:
         a: frequency, > 0. ``a -> 0`` tends to the identity; ``a = 1`` is x + sin^2 x.
-        learnable: train ``a`` (one scalar, or one per feature with ``num_features``).
-        num_features: one ``a`` per feature along ``feature_dim`` (int), or per element (tuple).
-        feature_dim: the input dimension the per-feature ``a`` runs along (1 for (N, F)
-            and (N, C, H, W); -1 for (B, T, C)).
+        learnable, granularity, num_features, feature_dim: one ``a`` for the layer, per channel or per
+            element, fixed or trained (`lib.activations.base`).
 
     A learnable ``a`` may reach 0 or turn negative during training: the value stays
     finite (see :class:`SnakeFunction`), and a < 0 gives x - sin^2(|a|x)/|a|.
     """
 
-    def __init__(self, a: float = 1.0, learnable: bool = False,
+    def __init__(self, a: float = 1.0, learnable: bool = False, granularity: str | None = None,
                  num_features: int | tuple[int, ...] | None = None, feature_dim: int = 1):
         super().__init__()
         if not (isinstance(a, (int, float)) and math.isfinite(a) and a > 0):
             raise ValueError(f"Snake needs a finite a > 0, got a={a!r}")
         self.feature_dim = feature_dim
-        add_parameter(self, "a", float(a), shape=feature_shape(num_features), learnable=learnable)
+        self.granularity, shape = parameter_shape(granularity, num_features, feature_dim)
+        add_parameter(self, "a", float(a), shape=shape, learnable=learnable)
 
     def forward(self, x: Tensor) -> Tensor:
         return SnakeFunction.apply(x, broadcast_to_input(self.a, x, self.feature_dim))
@@ -129,8 +128,7 @@ class DecoupledSnake(nn.Module):
     Args:
         a: frequency, > 0.
         b: inverse amplitude, > 0.
-        learnable: train both constants (one scalar each, or one per feature with ``num_features``).
-        num_features, feature_dim: as for :class:`Snake`.
+        learnable, granularity, num_features, feature_dim: as for :class:`Snake` (both constants).
 
     The module stores ``a`` and the amplitude ``inv_b = 1/b`` (``b`` is a read-only
     property): f is then a polynomial in sin(ax) with no division, so any real value
@@ -138,7 +136,7 @@ class DecoupledSnake(nn.Module):
     step could carry a stored ``b`` through 0 and blow the output up.
     """
 
-    def __init__(self, a: float = 1.0, b: float = 1.0, learnable: bool = False,
+    def __init__(self, a: float = 1.0, b: float = 1.0, learnable: bool = False, granularity: str | None = None,
                  num_features: int | tuple[int, ...] | None = None, feature_dim: int = 1):
         super().__init__()
         for name, value in (("a", a), ("b", b)):
@@ -146,7 +144,7 @@ class DecoupledSnake(nn.Module):
                     and math.isfinite(value) and value > 0):
                 raise ValueError(f"Snake (a, b) needs a finite {name} > 0, got {name}={value!r}")
         self.feature_dim = feature_dim
-        shape = feature_shape(num_features)
+        self.granularity, shape = parameter_shape(granularity, num_features, feature_dim)
         add_parameter(self, "a", float(a), shape=shape, learnable=learnable)
         add_parameter(self, "inv_b", 1.0 / float(b), shape=shape, learnable=learnable)
 

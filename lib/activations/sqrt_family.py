@@ -1,14 +1,9 @@
 """The trainable SQRT family of Fontana (2021): SQRT, TSQRT, TSQRT_tanh and trainable
 versions of Hardswish, LeakyReLU, GELU, SELU and Swish, plus TanhExp (Liu & Di 2020).
 
-Every trainable activation takes
-
-- ``learnable``: train its parameters (else they are fixed buffers);
-- ``granularity``: ``"layer"`` (one scalar per parameter), ``"channel"`` (one per
-  channel/feature along ``feature_dim``) or ``"element"`` (one per unit: the original
-  report's choice, as its parameter counts imply);
-- ``num_features``: the channel count (``"channel"``) or the per-example shape, e.g.
-  ``(C, H, W)`` (``"element"``); an int for ``"element"`` means one per feature of (N, F).
+Every trainable activation takes ``learnable``, ``granularity`` (``"layer"``, ``"channel"`` or
+``"element"``: one value per unit, the original report's choice, as its parameter counts imply),
+``num_features`` and ``feature_dim``, as every activation with parameters does (`lib.activations.base`).
 
 Safe parametrisations (why a learnable parameter never produces NaN)
 --------------------------------------------------------------------
@@ -40,27 +35,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lib.activations.base import add_parameter, broadcast_to_input, feature_shape
+from lib.activations.base import add_parameter, broadcast_to_input, parameter_shape
 from lib.activations.registry import register
 
-GRANULARITIES = ("layer", "channel", "element")
 SLOPE_FLOOR = 1e-6          # δ: |x| below it gets the slope of |x| = δ in the signed power
 EXP_CLAMP = 20.0            # tanh(e^20) == 1 in float64: inputs above it change no value
 SELU_SCALE = 1.0507009873554804934193349852946
 SELU_ALPHA = 1.6732632423543772848170429916717
-
-
-def parameter_shape(granularity: str, num_features: int | tuple[int, ...] | None) -> tuple[int, ...]:
-    """The shape of one parameter for `granularity` ("layer", "channel" or "element")."""
-    if granularity not in GRANULARITIES:
-        raise ValueError(f"granularity must be one of {', '.join(GRANULARITIES)}, got {granularity!r}")
-    if granularity == "layer":
-        return ()
-    if num_features is None:
-        raise ValueError(f'granularity "{granularity}" needs num_features '
-                         '(channels for "channel", the per-example shape for "element")')
-    shape = feature_shape(num_features)
-    return shape[:1] if granularity == "channel" else shape
 
 
 # --- maps from an unconstrained raw parameter to its domain, and back ------------------------------
@@ -135,8 +116,7 @@ class TrainableActivation(nn.Module):
     def __init__(self, values: dict[str, float], learnable: bool, granularity: str,
                  num_features, feature_dim: int):
         super().__init__()
-        shape = parameter_shape(granularity, num_features)
-        self.granularity = granularity
+        self.granularity, shape = parameter_shape(granularity, num_features, feature_dim)
         self.feature_dim = feature_dim
         for name, value in values.items():
             inverse = self._maps.get(name, (None, None))[1]
@@ -208,7 +188,7 @@ class TSQRT(TrainableActivation):
 
     _maps = {"z": (_exponent, _exponent_raw)}
 
-    def __init__(self, z: float = 0.5, learnable: bool = False, granularity: str = "layer",
+    def __init__(self, z: float = 0.5, learnable: bool = False, granularity: str | None = None,
                  num_features: int | tuple[int, ...] | None = None, feature_dim: int = 1):
         z = _check_real("TSQRT's z", z)
         if not 0 < z < 2:
@@ -232,7 +212,7 @@ class THardswish(TrainableActivation):
 
     _maps = {"z": (lambda r: _positive(r, 1e-2), lambda v: _positive_raw(v, 1e-2))}
 
-    def __init__(self, z: float = 3.0, learnable: bool = False, granularity: str = "layer",
+    def __init__(self, z: float = 3.0, learnable: bool = False, granularity: str | None = None,
                  num_features: int | tuple[int, ...] | None = None, feature_dim: int = 1):
         z = _check_real("THardswish's z", z)
         if not z > 1e-2:
@@ -255,7 +235,7 @@ class TLeakyReLU(TrainableActivation):
     z = 0.01 is LeakyReLU's default, z = 0 ReLU, z = 1 the identity.
     """
 
-    def __init__(self, z: float = 0.01, learnable: bool = False, granularity: str = "layer",
+    def __init__(self, z: float = 0.01, learnable: bool = False, granularity: str | None = None,
                  num_features: int | tuple[int, ...] | None = None, feature_dim: int = 1):
         z = _check_real("TLeakyReLU's z", z)
         super().__init__({"z": z}, learnable, granularity, num_features, feature_dim)
@@ -282,7 +262,7 @@ class TGELU(TrainableActivation):
     _maps = {"w": (lambda r: _positive(r, 1e-3), lambda v: _positive_raw(v, 1e-3))}
 
     def __init__(self, z: float = 0.5, w: float = math.sqrt(2.0), learnable: bool = False,
-                 granularity: str = "layer", num_features: int | tuple[int, ...] | None = None,
+                 granularity: str | None = None, num_features: int | tuple[int, ...] | None = None,
                  feature_dim: int = 1):
         z, w = _check_real("TGELU's z", z), _check_real("TGELU's w", w)
         if not w > 1e-3:
@@ -303,7 +283,7 @@ class TSELU(TrainableActivation):
     """
 
     def __init__(self, z: float = SELU_SCALE, w: float = SELU_ALPHA, learnable: bool = False,
-                 granularity: str = "layer", num_features: int | tuple[int, ...] | None = None,
+                 granularity: str | None = None, num_features: int | tuple[int, ...] | None = None,
                  feature_dim: int = 1):
         z, w = _check_real("TSELU's z", z), _check_real("TSELU's w", w)
         super().__init__({"z": z, "w": w}, learnable, granularity, num_features, feature_dim)
@@ -324,7 +304,7 @@ class TSwish(TrainableActivation):
 
     _maps = {"z": (torch.exp, lambda v: math.log(v))}
 
-    def __init__(self, z: float = math.e, learnable: bool = False, granularity: str = "layer",
+    def __init__(self, z: float = math.e, learnable: bool = False, granularity: str | None = None,
                  num_features: int | tuple[int, ...] | None = None, feature_dim: int = 1):
         z = _check_real("TSwish's z", z)
         if not z > 0:
@@ -350,7 +330,7 @@ class TSQRTTanh(TrainableActivation):
 
     _maps = {"k": (_exponent, _exponent_raw)}
 
-    def __init__(self, k: float = 1.0, learnable: bool = False, granularity: str = "layer",
+    def __init__(self, k: float = 1.0, learnable: bool = False, granularity: str | None = None,
                  num_features: int | tuple[int, ...] | None = None, feature_dim: int = 1):
         k = _check_real("TSQRT_tanh's k", k)
         if not 0 < k < 2:

@@ -9,9 +9,9 @@ Where the files come from (nothing is downloaded unless a user asks):
 
 - **Fashion-MNIST** (Xiao, Rasul & Vollgraf 2017): the four official IDX ``.gz`` files,
   looked up in ``$FASHION_MNIST_DIR``, then ``/usr/share/datasets/fashion-mnist``
-  (Debian/Ubuntu package ``dataset-fashion-mnist``), then the user cache
-  (``$ACTIVATION_BOOK_CACHE``, else ``$XDG_CACHE_HOME/activation-book``, else
-  ``~/.cache/activation-book``), sub-folder ``fashion-mnist``. Every file is checked
+  (Debian/Ubuntu package ``dataset-fashion-mnist``), then the book's cache folder
+  (`lib.cache`: ``$ACTIVATION_BOOK_CACHE``, else ``~/.cache/activation-book``), sub-folder
+  ``fashion-mnist``. Every file is checked
   against the MD5 of its *decompressed* content, which does not change when a
   distribution recompresses the files (Debian's ``.gz`` files differ byte-wise from the
   official ones, their contents do not); a download is also checked against the MD5 of
@@ -55,6 +55,8 @@ import numpy as np
 import torch
 from torch import Tensor
 from torch.nn import functional as F
+
+from lib.cache import cache_dir
 
 DATASETS = ("fashion_mnist", "cifar10", "digits")
 
@@ -120,22 +122,13 @@ DIGITS_SPLIT_SEED = 0         # fixed: the digits test set is the same for every
 
 # --- where the files are ----------------------------------------------------------------------
 
-def cache_dir() -> Path:
-    """The user cache: $ACTIVATION_BOOK_CACHE, else $XDG_CACHE_HOME/activation-book, else ~/.cache/activation-book."""
-    explicit = os.environ.get("ACTIVATION_BOOK_CACHE")
-    if explicit:
-        return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "activation-book"
-
-
 def search_path(source: Source) -> list[tuple[str, Path | None]]:
     """The folders looked in, in order, each with how it was chosen (None: variable unset)."""
     env = os.environ.get(source.env_var)
     return [
         (f"${source.env_var}", Path(env).expanduser() if env else None),
         ("system folder", Path(source.system_dir)),
-        ("user cache", cache_dir() / source.cache_name),
+        ("user cache", cache_dir(source.cache_name)),
     ]
 
 
@@ -283,7 +276,7 @@ def download(name: str, dest: str | Path | None = None, url: str | None = None, 
     download leaves nothing behind that a later load would trust.
     """
     source = _source(name)
-    folder = Path(dest).expanduser() if dest is not None else cache_dir() / source.cache_name
+    folder = Path(dest).expanduser() if dest is not None else cache_dir(source.cache_name)
     folder.mkdir(parents=True, exist_ok=True)
     base = url or source.url
     for entry in source.files:
@@ -312,6 +305,14 @@ def _source(name: str) -> Source:
     if name == "cifar10":
         return CIFAR10
     raise ValueError(f"nothing to download for {name!r}; downloadable: fashion_mnist, cifar10")
+
+
+def require(name: str) -> Path | None:
+    """Where the files of data set `name` are (None for digits, which ships with scikit-learn), or
+    DataError saying where it looked and how to get them: the runner calls it before any chapter runs."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown data set {name!r}; choose from {', '.join(DATASETS)}")
+    return None if name == "digits" else locate(_source(name))
 
 
 def _find_or_download(name: str, root: str | Path | None, download_if_missing: bool) -> Path:

@@ -1,7 +1,7 @@
 """Synthetic 1-D signals and their train/test splits, with the index semantics of the Snake seed.
 
 Every split cuts one evenly spaced grid ``x = linspace(start, end, L)`` by
-*index*, exactly as the original notebook did (SPEC §1):
+*index*, exactly as the original notebook did:
 
 - `extrapolation_split`: train on one contiguous block of ``int(L * prop_train)``
   points starting at index ``L // 8``; test on the rest. ``reverse=True`` swaps
@@ -17,8 +17,8 @@ builds the named splits the chapters use.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import Tensor
@@ -182,3 +182,11 @@ def make_task(name: str, **kwargs) -> Split:
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; choose from {', '.join(TASKS)}")
     return TASKS[name](**kwargs)
+
+
+def sine_data(points: int = 61, low: float = -5.0, high: float = 5.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """y = sin x on `points` evenly spaced x in [low, high] (the swarm posts' data: 61 points on [-5, 5])."""
+    if points < 2 or not high > low:
+        raise ValueError(f"need points >= 2 and high > low, got {points}, [{low}, {high}]")
+    x = torch.linspace(low, high, points)
+    return x, torch.sin(x)

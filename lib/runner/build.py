@@ -38,8 +38,8 @@ def build_html(stage_dir: Path, strict: bool = True, quiet: bool = True) -> Path
         log = (result.stdout + result.stderr).strip().splitlines()
         problems = [line for line in log if "WARNING" in line or "ERROR" in line or "Error" in line]
         shown = "\n  ".join((problems or log)[-25:])
-        raise RunnerError(f"jupyter-book build failed (exit {result.returncode}); the previous HTML is untouched:\n  {shown}",
-                          exit_code=1)
+        raise RunnerError(f"jupyter-book build failed (exit {result.returncode}); "
+                          f"the previous HTML is untouched:\n  {shown}", exit_code=1)
     return html
 
 

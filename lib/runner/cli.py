@@ -55,6 +55,7 @@ def build(args) -> int:
     from tqdm import tqdm
 
     from lib.runner.build import build_html, swap_into_place
+    from lib.runner.checks import check_chapters
     from lib.runner.execute import execute_chapter, lib_sources_hash, stage
     from lib.runner.params import load_profile, parse_sets, resolve
 
@@ -71,6 +72,7 @@ def build(args) -> int:
     selected = [c for c in chapters if not args.chapter or c in args.chapter]
     overrides = resolve(pages, load_profile(root, args.profile), parse_sets(args.sets),
                         source=f"profile {args.profile!r}")
+    check_chapters(pages, selected, overrides)
 
     stage_dir = build_dir / "stage"
     stage(root, stage_dir)

@@ -1,4 +1,5 @@
-"""The runner's one error type: its message is what the user reads before exit code 2 (bad input) or 1 (a failed run)."""
+"""The runner's one error type: its message is what the user reads before exit code 2 (bad input) or 1 (a run
+that failed)."""
 
 
 class RunnerError(Exception):

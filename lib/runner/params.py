@@ -179,6 +179,7 @@ def resolve(pages: dict[str, Page], profile_overrides: dict[str, dict[str, Any]]
             try:
                 values[name] = coerce(value, declared[name].type_name)
             except (TypeError, ValueError) as err:
-                raise RunnerError(f"chapter {chapter!r}, parameter {name!r}: {err}; valid parameters: {valid}") from None
+                raise RunnerError(f"chapter {chapter!r}, parameter {name!r}: {err}; "
+                                  f"valid parameters: {valid}") from None
         resolved[chapter] = values
     return resolved

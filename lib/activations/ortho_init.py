@@ -1,6 +1,6 @@
 """Initial coefficients of the learnable-basis activations (Hermite, Fourier, Tropical, TropicalRational).
 
-Three schemes (SPEC §4, Khalfaoui-Hassani & Kesselheim 2025):
+Three schemes (Khalfaoui-Hassani & Kesselheim 2025, and the reference library torchortho):
 
 ``"variance_preserving"`` (the default; torchortho 0.1.2's scheme)
     Hermite(n), basis He_k/k!: a_k = 1/sqrt(e) for k >= 1, a_0 = sqrt(1 - 1/n!)/sqrt(e), so that
@@ -32,14 +32,17 @@ import hashlib
 import json
 import math
 import os
-import sys
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
+from lib.activations import registry
+from lib.cache import cache_dir
+from lib.moments import value_and_derivative
 from lib.seeding import torch_threads
 
 SCHEMES = {
@@ -168,28 +171,9 @@ INITIALISERS = {"hermite": hermite_init, "fourier": fourier_init, "tropical": tr
 
 # --- Fitting to a target activation -------------------------------------------------------------
 
-def cache_dir() -> Path:
-    """The user's cache directory for this project: $ACTIVATION_BOOK_CACHE, else
-    $XDG_CACHE_HOME/activation-book (~/.cache/activation-book; ~/Library/Caches on macOS,
-    %LOCALAPPDATA% on Windows). Nothing is ever written next to the installed package."""
-    if os.environ.get("ACTIVATION_BOOK_CACHE"):
-        return Path(os.environ["ACTIVATION_BOOK_CACHE"]).expanduser()
-    if os.environ.get("XDG_CACHE_HOME"):
-        base = Path(os.environ["XDG_CACHE_HOME"]).expanduser()
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Caches"
-    elif sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):
-        base = Path(os.environ["LOCALAPPDATA"])
-    else:
-        base = Path.home() / ".cache"
-    return base / "activation-book"
-
-
 def fit_key(family: str, degree: int, target: str) -> dict[str, Any]:
     """Everything a fit depends on; its hash names the cache file."""
-    from lib import activations
-
-    spec = activations.spec(target)                     # unknown target: KeyError with suggestions
+    spec = registry.spec(target)                        # unknown target: KeyError with suggestions
     target_params = {k: v for k, v in spec.params.items()}
     return {"fit_version": FIT_VERSION, "family": family, "degree": int(degree), "target": spec.name,
             "target_class": f"{spec.cls.__module__}.{spec.cls.__qualname__}",
@@ -199,14 +183,14 @@ def fit_key(family: str, degree: int, target: str) -> dict[str, Any]:
 
 def fit_cache_path(key: dict[str, Any]) -> Path:
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-    return cache_dir() / "ortho-fit" / f"{key['family']}-{key['degree']}-{key['target']}-{digest}.json"
+    return cache_dir("ortho-fit") / f"{key['family']}-{key['degree']}-{key['target']}-{digest}.json"
 
 
 def fit(family: str, degree: int, target: str = "gelu", *, use_cache: bool = True) -> dict[str, list]:
     """Coefficients of `family` (as in `INITIALISERS`) fitted to the registered activation `target`.
 
     Deterministic: least squares (Hermite, Fourier) or a fixed Adam run in float64 on a grid small
-    enough for single-threaded kernels (tropical). Cached in `cache_dir()`/ortho-fit.
+    enough for single-threaded kernels (tropical). Cached in `lib.cache.cache_dir("ortho-fit")`.
     """
     if family not in INITIALISERS:
         raise ValueError(f"unknown family {family!r}; choose from {', '.join(INITIALISERS)}")
@@ -237,12 +221,9 @@ def fit(family: str, degree: int, target: str = "gelu", *, use_cache: bool = Tru
 
 def _target_on_grid(target: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Grid x, N(0,1) weights (summing to 1), target values g and derivatives g' (float64)."""
-    from lib import activations
-    from lib.moments import value_and_derivative
-
     lo, hi, points = FIT_SETTINGS["grid"]
     x = torch.linspace(lo, hi, int(points), dtype=torch.float64)
-    g, dg = value_and_derivative(activations.get(target).double(), x)
+    g, dg = value_and_derivative(registry.get(target).double(), x)
     w = torch.exp(-x**2 / 2)
     w = w / w.sum()
     return x.numpy(), w.numpy(), g.numpy(), dg.numpy()
@@ -292,29 +273,43 @@ def _envelope(x: torch.Tensor, slopes: torch.Tensor, intercepts: torch.Tensor) -
     return value, slopes[index]
 
 
+class _Objective(nn.Module):
+    """``x -> (F(x), F'(x))`` of a piecewise-linear function with the given (some trainable) tensors."""
+
+    def __init__(self, function, values: dict[str, torch.Tensor]):
+        super().__init__()
+        self.function, self.values = function, values
+
+    def forward(self, x: torch.Tensor):
+        return self.function(x, self.values)
+
+
 def _adam_refine(params: dict[str, torch.Tensor], function, target: str) -> dict[str, np.ndarray]:
     """Fixed-length Adam on the values+derivatives loss; returns the best iterate (deterministic).
 
     For a piecewise-linear F the derivative error does not depend on the intercepts (almost
     everywhere), so it steers only learnable slopes; the full loss picks the best iterate.
     """
+    from lib.train import train  # the book's training loop sits above lib.activations; needed only for "fit"
+
     x, w, g, dg = (torch.as_tensor(a) for a in _target_on_grid(target))
     lam = FIT_SETTINGS["derivative_weight"]
     steps = FIT_SETTINGS["adam_steps"]
-    trainable = [p for p in params.values() if p.requires_grad]
-    optimiser = torch.optim.Adam(trainable, lr=FIT_SETTINGS["adam_lr"])
+    optimiser = torch.optim.Adam([p for p in params.values() if p.requires_grad], lr=FIT_SETTINGS["adam_lr"])
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, steps)
-    best, best_loss = None, math.inf
-    for _ in range(steps + 1):
-        f, df = function(x, params)
-        loss = (w * (f - g) ** 2).sum() + lam * (w * (df - dg) ** 2).sum()
-        if loss.item() < best_loss:
-            best_loss, best = loss.item(), {k: v.detach().clone() for k, v in params.items()}
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        schedule.step()
-    return {k: v.numpy() for k, v in best.items()}
+    best: dict = {"loss": math.inf, "values": None}
+
+    def keep_best(step, model, loss):           # the loss of the iterate about to be updated
+        if loss.item() < best["loss"]:
+            best["loss"], best["values"] = loss.item(), {k: v.detach().clone() for k, v in params.items()}
+
+    def objective(out, target_rows):            # target_rows: (g, g', density weight) per grid point
+        (f, df), weight = out, target_rows[:, 2]
+        return (weight * (f - target_rows[:, 0]) ** 2).sum() + lam * (weight * (df - target_rows[:, 1]) ** 2).sum()
+
+    train(_Objective(function, params), (x, torch.stack([g, dg, w], dim=1)), epochs=steps + 1, optimizer=optimiser,
+          scheduler=schedule, loss=objective, before_step=keep_best, progress=False, device="cpu")
+    return {k: v.numpy() for k, v in best["values"].items()}
 
 
 def _fit_tropical(degree: int, target: str) -> dict[str, np.ndarray]:

@@ -1,10 +1,11 @@
-"""Experiments of the chapter "Learnable orthogonal activations" (Hermite, Fourier, Tropical vs GELU).
+"""Code of the chapter "Learnable orthogonal activations" (book/ortho_activations.ipynb): Hermite, Fourier and
+Tropical against GELU (Khalfaoui-Hassani & Kesselheim 2025), with the chapter's figures and tables.
 
 - `variance_propagation`: signal and gradient second moments layer by layer through a deep MLP
   at initialisation, measured, beside the mean-field prediction computed by Gauss-Hermite quadrature.
-- `SmallConvNeXt` + `train_vision`: a ConvNeXt-style CNN (depthwise conv, LayerNorm, inverted
-  bottleneck with the activation) on Fashion-MNIST or digits.
-- `CharGPT` + `train_language`: a small character-level GPT on `lib.data.text` (pydoc topics),
+- `train_vision`: `lib.models.SmallConvNeXt` (depthwise conv, LayerNorm, inverted bottleneck with the
+  activation) on Fashion-MNIST or digits.
+- `train_language`: `lib.models.CharGPT`, a small character-level GPT on `lib.data.text` (pydoc topics),
   with validation loss and time per step.
 
 Every run is deterministic given its seed (`lib.seed_everything`).
@@ -12,10 +13,10 @@ Every run is deterministic given its seed (`lib.seed_everything`).
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -23,8 +24,32 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from lib import activations
+from lib.activations import ActivationFactory
 from lib.data.text import CharData
+from lib.models.char_gpt import CharGPT
+from lib.models.convnext import SmallConvNeXt
+from lib.parameters import Bool, Int, ListOf, OneOf, Parameters, Positive, Seeds
+from lib.report import pm
 from lib.seeding import seed_everything
+from lib.train import train
+
+PARAMETERS = Parameters(
+    "ortho_activations",
+    gain_samples=Int(minimum=1000), depth=Int(minimum=2), prop_width=Int(minimum=2), prop_samples=Int(minimum=2),
+    prop_seeds=Seeds(), prop_fit=Bool(), dataset=OneOf("fashion_mnist", "digits"), image_size=Int(minimum=8),
+    train_limit=Int(minimum=0), test_limit=Int(minimum=0), vision_seeds=Seeds(), vision_epochs=Int(minimum=1),
+    vision_widths=ListOf(Int(minimum=1), max_length=4), vision_batch_size=Int(minimum=1), vision_lr=Positive(),
+    lm_seeds=Seeds(), lm_steps=Int(minimum=1), lm_layers=Int(minimum=1), lm_width=Int(minimum=2),
+    lm_heads=Int(minimum=1), lm_batch_size=Int(minimum=1), lm_block_size=Int(minimum=2), lm_lr=Positive(),
+    lm_eval_every=Int(minimum=1), lm_eval_windows=Int(minimum=1),
+    constraints=[lambda p: p["lm_width"] % p["lm_heads"] == 0 or PARAMETERS.fail(
+        "lm_width", p["lm_width"], f"a multiple of lm_heads = {p['lm_heads']}")],
+)
+
+
+def datasets(p) -> list[str]:
+    """The image data sets the chapter will read with parameters `p` (located before any chapter runs)."""
+    return [p["dataset"]]
 
 # The chapter's contenders: the paper's degrees (Hermite 3, Fourier 5, Tropical 5).
 CONTENDERS = {"GELU": ("gelu", {}), "Hermite": ("hermite", {"degree": 3}),
@@ -40,26 +65,14 @@ def contender(label: str) -> tuple[str, dict[str, Any]]:
     return label, {}
 
 
-ActivationFactory = Callable[[int], nn.Module]
-
-
 def factory(label: str, per_channel: bool = False, feature_dim: int = -1, **overrides: Any) -> ActivationFactory:
     """width -> a fresh activation module: one coefficient vector per layer (the paper), or per
     channel along `feature_dim` with `per_channel`. `overrides` (e.g. init="orthonormal") replace
     the contender's parameters."""
     name, params = contender(label)
     params.update(overrides)
-    spec = activations.spec(name)
-    spec.check_arguments(params)
-    takes_features = "num_features" in spec.arguments
-
-    def make(width: int) -> nn.Module:
-        if per_channel and takes_features:
-            return spec.build(**params, num_features=width, feature_dim=feature_dim)
-        return spec.build(**params)
-
-    make(4)                                          # bad parameters fail here, before any training
-    return make
+    return activations.factory(name, granularity="channel" if per_channel else "layer", feature_dim=feature_dim,
+                               **params)
 
 
 # --- variance through depth -------------------------------------------------------------------------
@@ -162,53 +175,6 @@ def gains(label: str, distribution: str = "normal", samples: int = 400_000, seed
 
 # --- vision: a small ConvNeXt -----------------------------------------------------------------------
 
-class ChannelsLayerNorm(nn.LayerNorm):
-    """LayerNorm over the channels of an (N, C, H, W) tensor."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
-
-
-class ConvNeXtBlock(nn.Module):
-    """x + pw2(act(pw1(LN(dwconv(x))))): ConvNeXt's block (Liu et al. 2022) without layer scale or drop path."""
-
-    def __init__(self, dim: int, make_activation: ActivationFactory, kernel_size: int = 5, expansion: int = 4):
-        super().__init__()
-        self.dwconv = nn.Conv2d(dim, dim, kernel_size, padding=kernel_size // 2, groups=dim)
-        self.norm = nn.LayerNorm(dim)
-        self.pw1 = nn.Linear(dim, expansion * dim)
-        self.act = make_activation(expansion * dim)          # applied on (N, H, W, C): channels last
-        self.pw2 = nn.Linear(expansion * dim, dim)
-
-    def forward(self, x: Tensor) -> Tensor:
-        y = self.dwconv(x).permute(0, 2, 3, 1)
-        y = self.pw2(self.act(self.pw1(self.norm(y))))
-        return x + y.permute(0, 3, 1, 2)
-
-
-class SmallConvNeXt(nn.Module):
-    """Patchify stem (2x2, stride 2), stages of ConvNeXt blocks with 2x2 stride-2 downsampling between
-    them, global average pooling, LayerNorm and a linear classifier."""
-
-    def __init__(self, in_channels: int, num_classes: int, make_activation: ActivationFactory,
-                 widths: tuple[int, ...] | list[int] = (16, 32), depths: tuple[int, ...] | list[int] = (1, 1),
-                 kernel_size: int = 5):
-        super().__init__()
-        if len(widths) != len(depths) or not widths or min(widths) < 1 or min(depths) < 1:
-            raise ValueError(f"widths and depths must be equally long lists of positive ints, got {widths}, {depths}")
-        layers: list[nn.Module] = [nn.Conv2d(in_channels, widths[0], 2, stride=2), ChannelsLayerNorm(widths[0])]
-        for stage, (width, depth) in enumerate(zip(widths, depths)):
-            if stage:
-                layers += [ChannelsLayerNorm(widths[stage - 1]), nn.Conv2d(widths[stage - 1], width, 2, stride=2)]
-            layers += [ConvNeXtBlock(width, make_activation, kernel_size) for _ in range(depth)]
-        self.features = nn.Sequential(*layers)
-        self.norm = nn.LayerNorm(widths[-1])
-        self.head = nn.Linear(widths[-1], num_classes)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.norm(self.features(x).mean(dim=(2, 3))))
-
-
 def _warm_up(model: nn.Module, x: Tensor) -> None:
     """One untimed forward and backward: the first convolution of a process pays one-off set-up
     costs that would otherwise be charged to whichever activation runs first. Runs before the
@@ -230,8 +196,6 @@ def train_vision(label: str, data, *, seeds: list[int] | tuple[int, ...] = (0, 1
                  batch_size: int = 128, lr: float = 2.0e-3, widths=(16, 32), depths=(1, 1),
                  per_channel: bool = False, progress: bool = True, **overrides: Any) -> VisionRun:
     """Train one SmallConvNeXt per seed on `data` (a `lib.data.images.ImageData`) with AdamW."""
-    from lib.train import train
-
     if not seeds:
         raise ValueError("seeds must not be empty")
     make = factory(label, per_channel=per_channel, **overrides)
@@ -252,74 +216,6 @@ def train_vision(label: str, data, *, seeds: list[int] | tuple[int, ...] = (0, 1
 
 
 # --- language: a small character GPT -----------------------------------------------------------------
-
-class CausalSelfAttention(nn.Module):
-    def __init__(self, dim: int, heads: int):
-        super().__init__()
-        if dim % heads:
-            raise ValueError(f"width {dim} must be divisible by the number of heads {heads}")
-        self.heads = heads
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.proj = nn.Linear(dim, dim)
-
-    def forward(self, x: Tensor) -> Tensor:
-        b, t, c = x.shape
-        q, k, v = self.qkv(x).view(b, t, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        return self.proj(y.transpose(1, 2).reshape(b, t, c))
-
-
-class GPTBlock(nn.Module):
-    """Pre-LayerNorm transformer block (GPT-2): x + attn(LN x), then x + mlp(LN x), mlp = Linear-act-Linear."""
-
-    def __init__(self, dim: int, heads: int, make_activation: ActivationFactory):
-        super().__init__()
-        self.ln1, self.ln2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
-        self.attn = CausalSelfAttention(dim, heads)
-        self.fc = nn.Linear(dim, 4 * dim)
-        self.act = make_activation(4 * dim)                  # on (B, T, 4C): features last
-        self.proj = nn.Linear(4 * dim, dim)
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = x + self.attn(self.ln1(x))
-        return x + self.proj(self.act(self.fc(self.ln2(x))))
-
-
-class CharGPT(nn.Module):
-    """A small GPT over characters: token and position embeddings, `layers` blocks, tied output head."""
-
-    def __init__(self, vocab_size: int, make_activation: ActivationFactory, *, block_size: int = 64,
-                 layers: int = 4, width: int = 128, heads: int = 4):
-        super().__init__()
-        for name, value in (("vocab_size", vocab_size), ("block_size", block_size), ("layers", layers),
-                            ("width", width), ("heads", heads)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        self.block_size = block_size
-        self.token = nn.Embedding(vocab_size, width)
-        self.position = nn.Embedding(block_size, width)
-        self.blocks = nn.ModuleList(GPTBlock(width, heads, make_activation) for _ in range(layers))
-        self.ln = nn.LayerNorm(width)
-        self.head = nn.Linear(width, vocab_size, bias=False)
-        self.head.weight = self.token.weight
-        self.apply(self._init)
-
-    @staticmethod
-    def _init(module: nn.Module) -> None:
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(module.weight, std=0.02)
-            if getattr(module, "bias", None) is not None:
-                nn.init.zeros_(module.bias)
-
-    def forward(self, ids: Tensor) -> Tensor:
-        t = ids.shape[1]
-        if t > self.block_size:
-            raise ValueError(f"sequence of {t} tokens is longer than block_size {self.block_size}")
-        x = self.token(ids) + self.position(torch.arange(t, device=ids.device))
-        for block in self.blocks:
-            x = block(x)
-        return self.head(self.ln(x))
-
 
 @dataclass
 class LanguageRun:
@@ -356,38 +252,29 @@ def train_language(label: str, data: CharData, *, seeds: list[int] | tuple[int, 
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
     make = factory(label, per_channel=per_channel, **overrides)
-    checkpoints = sorted(set(list(range(0, steps + 1, eval_every)) + [steps]))
-    val, train_losses, step_seconds = [], [], []
     warmup = max(1, steps // 10)
     _warm_up(CharGPT(data.vocab_size, make, block_size=block_size, layers=layers, width=width, heads=heads),
              data.train[:block_size].unsqueeze(0))
+    val, train_losses, step_seconds, checkpoints = [], [], [], None
     for seed in list(seeds):
         seed_everything(seed)
         model = CharGPT(data.vocab_size, make, block_size=block_size, layers=layers, width=width, heads=heads)
         optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.1, betas=(0.9, 0.95))
-        generator = torch.Generator().manual_seed(seed)
-        curve, losses, times = [], [], []
-        bar = tqdm(range(steps + 1), desc=f"{label} seed {seed}", disable=not progress, leave=False)
-        for step in bar:
-            if step in checkpoints:
-                curve.append(validation_loss(model, data, block_size, eval_windows))
-            if step == steps:
-                break
+
+        def warm_up_lr(step, _model, _loss, optimizer=optimizer):
             for group in optimizer.param_groups:
                 group["lr"] = lr * min(1.0, (step + 1) / warmup)
-            x, y = data.batch("train", batch_size, block_size, generator)
-            start = time.perf_counter()
-            loss = F.cross_entropy(model(x).reshape(-1, data.vocab_size), y.reshape(-1))
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"{label}: training loss became {loss.item()} at step {step}")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            times.append(time.perf_counter() - start)
-            losses.append(loss.item())
+
+        history = train(model, batches=lambda step, gen: data.batch("train", batch_size, block_size, gen),
+                        steps=steps, optimizer=optimizer, loss="cross_entropy", before_step=warm_up_lr,
+                        eval_data={"validation": lambda m: {"loss": validation_loss(m, data, block_size,
+                                                                                     eval_windows)}},
+                        eval_every=eval_every, eval_at_start=True, seed=seed, progress=progress,
+                        desc=f"{label} seed {seed}")
+        checkpoints, curve = history.evaluated("validation_loss")
         val.append(curve)
-        train_losses.append(losses)
-        step_seconds.append(float(np.median(times)))
+        train_losses.append(history["train_loss"][1:])
+        step_seconds.append(float(np.median(history.step_seconds)))
     return LanguageRun(label, list(seeds), np.array(checkpoints), np.array(val), np.array(train_losses),
                        np.array(step_seconds))
 
@@ -402,3 +289,141 @@ def shape_on_grid(module: nn.Module, x: Tensor | None = None) -> tuple[np.ndarra
             probe = x[:, None].expand(-1, first.shape[0])
             return x.numpy(), module(probe)[:, 0].numpy()
         return x.numpy(), module(probe).numpy()
+
+
+# --- figures and tables -----------------------------------------------------------------------------
+
+COLORS = {"GELU": "black", "Hermite": "tab:blue", "Fourier": "tab:orange", "Tropical": "tab:green"}
+
+
+def plot_bases(x_max: float = 4.0, points: int = 401):
+    """The basis functions of each family at the paper's degrees, and the four activations at init."""
+    x = np.linspace(-x_max, x_max, points)
+    fig, axes = plt.subplots(1, 4, figsize=(13, 3.0), sharex=True)
+    he = np.polynomial.hermite_e.hermevander(x, 3)
+    for k in range(4):
+        axes[0].plot(x, he[:, k] / math.factorial(k), label=rf"$\mathrm{{He}}_{k}/{k}!$")
+    axes[0].set_ylim(-3, 3)
+    axes[0].set_title("Hermite basis (n = 3)")
+    for k in range(1, 6):
+        axes[1].plot(x, np.cos(k * x - np.pi / 4) / math.factorial(k), label=rf"$\cos({k}x-\pi/4)/{k}!$")
+    axes[1].set_title("Fourier basis (n = 5)")
+    scale = math.sqrt(2) / 5
+    for k in range(6):
+        axes[2].plot(x, scale * (1 + k * x), label=rf"$c_{k}+{k}x$")
+    axes[2].plot(x, scale * np.max([1 + k * x for k in range(6)], axis=0), color="black", lw=2.5, alpha=0.4,
+                 label="max")
+    axes[2].set_ylim(-3, 6)
+    axes[2].set_title(r"Tropical pieces (n = 5, $\times\sqrt{2}/n$)")
+    for label, color in COLORS.items():
+        xs, ys = shape_on_grid(factory(label)(1), torch.tensor(x, dtype=torch.float32))
+        axes[3].plot(xs, ys, color=color, label=label)
+    axes[3].set_ylim(-2, 6)
+    axes[3].set_title("the activations at init")
+    for ax in axes:
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.legend(fontsize=6.5, loc="upper left")
+        ax.set_xlabel("x")
+    fig.tight_layout()
+    return fig
+
+
+def plot_propagation(runs: list[Propagation]):
+    """Signal and gradient second moments per layer (log scale): measured mean over seeds (solid)
+    and mean-field prediction (dashed); a measured line stops where float32 overflowed."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), sharex=True)
+    cmap = plt.get_cmap("tab20")
+    for i, run in enumerate(runs):
+        color = cmap(i % 20)
+        layers = np.arange(1, run.signal.shape[1] + 1)
+        for ax, measured, theory in ((axes[0], run.signal, run.signal_theory),
+                                     (axes[1], run.gradient, run.gradient_theory)):
+            with np.errstate(invalid="ignore"):
+                mean = np.exp(np.nanmean(np.log(np.clip(measured, 1e-300, None)), axis=0))
+            mean[~np.isfinite(measured).all(axis=0)] = np.nan
+            ax.plot(layers, mean, color=color, label=run.label)
+            ax.plot(layers, np.clip(theory, 1e-300, None), color=color, ls="--", lw=0.9)
+    for ax, title in zip(axes, (r"signal $E[z_l^2]$", r"gradient $E[(\partial L/\partial z_l)^2]$")):
+        ax.set_yscale("log")
+        ax.axhspan(0.5, 2.0, color="grey", alpha=0.15)
+        ax.set_xlabel("layer l")
+        ax.set_title(title)
+    axes[1].legend(fontsize=7, ncol=2, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def within(values: np.ndarray, low: float = 0.5, high: float = 2.0) -> bool:
+    values = np.asarray(values, dtype=float)
+    return bool(np.isfinite(values).all() and values.min() >= low and values.max() <= high)
+
+
+def propagation_table(runs: list[Propagation]) -> str:
+    rows = ["| activation (init) | signal at layer 1 | signal at layer L (measured) | mean field | "
+            "gradient at layer 1 / layer L (measured) | mean field | signal overflows at layer "
+            "| both within [1/2, 2] |",
+            "|---|---|---|---|---|---|---|---|"]
+    for run in runs:
+        stable = within(run.signal_theory) and within(run.gradient_theory / run.gradient_theory[-1])
+        signal_end = np.nanmean(run.signal[:, -1]) if np.isfinite(run.signal[:, -1]).any() else math.nan
+        grad_ratio = run.gradient[:, 0] / run.gradient[:, -1]
+        overflow = first_overflow(run.signal)
+        rows.append(f"| {run.label} | {np.mean(run.signal[:, 0]):.3g} | {signal_end:.3g} | "
+                    f"{run.signal_theory[-1]:.3g} | {np.nanmean(grad_ratio):.3g} | "
+                    f"{run.gradient_theory[0] / run.gradient_theory[-1]:.3g} | {overflow or '—'} | "
+                    f"{'yes' if stable else 'no'} |")
+    return "\n".join(rows)
+
+
+def plot_curves(runs: dict[str, VisionRun | LanguageRun], metric: str, xlabel: str, ylabel: str):
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    for label, run in runs.items():
+        values = getattr(run, metric)
+        x = np.arange(1, values.shape[1] + 1) if isinstance(run, VisionRun) else run.steps
+        mean, std = values.mean(axis=0), values.std(axis=0)
+        ax.plot(x, mean, color=COLORS.get(label), label=f"{label} ({values.shape[0]} seeds)")
+        ax.fill_between(x, mean - std, mean + std, color=COLORS.get(label), alpha=0.2)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_learned_shapes(runs: dict[str, VisionRun], x_max: float = 4.0):
+    """Each trained activation of the first seed (one line per block) beside its init (dashed)."""
+    labels = [label for label in runs if label != "GELU"]
+    fig, axes = plt.subplots(1, len(labels), figsize=(4 * len(labels), 3.2), squeeze=False)
+    x = torch.linspace(-x_max, x_max, 401)
+    for ax, label in zip(axes[0], labels):
+        xs, init = shape_on_grid(factory(label)(1), x)
+        ax.plot(xs, init, color="grey", ls="--", label="init")
+        for block, module in enumerate(runs[label].activations, start=1):
+            ax.plot(*shape_on_grid(module, x), label=f"block {block}")
+        gelu = torch.nn.functional.gelu(x).numpy()
+        ax.plot(xs, gelu, color="black", lw=0.8, alpha=0.5, label="GELU")
+        ax.set_title(f"{label}: learned (seed {runs[label].seeds[0]})")
+        ax.set_ylim(-3, 6)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def vision_table(runs: dict[str, VisionRun]) -> str:
+    gelu = runs["GELU"].seconds.mean() if "GELU" in runs else math.nan
+    rows = ["| activation | final test accuracy (mean ± std) | best epoch accuracy | training time / GELU's |",
+            "|---|---|---|---|"]
+    for label, run in runs.items():
+        rows.append(f"| {label} | {pm(run.test_acc[:, -1], '.4f')} | {pm(run.test_acc.max(axis=1), '.4f')} | "
+                    f"{run.seconds.mean() / gelu:.2f} |")
+    return "\n".join(rows)
+
+
+def language_table(runs: dict[str, LanguageRun]) -> str:
+    gelu = np.median(runs["GELU"].seconds_per_step) if "GELU" in runs else math.nan
+    rows = ["| activation | final validation loss (nats/char) | perplexity | time per step / GELU's |",
+            "|---|---|---|---|"]
+    for label, run in runs.items():
+        rows.append(f"| {label} | {pm(run.val_loss[:, -1], '.4f')} | {pm(run.perplexity[:, -1], '.3f')} | "
+                    f"{np.median(run.seconds_per_step) / gelu:.2f} |")
+    return "\n".join(rows)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from lib import snake_experiments as se
+from lib import signal_fits as se
+from lib.chapters import snake_decay, snake_extrapolation
 from lib.data.signals import decay_split, extrapolation_split, make_task
 from lib.seeding import seed_everything
 from lib.train import evaluate, make_optimizer, train
@@ -63,7 +64,7 @@ def test_stacked_grid_equals_separate_runs(split):
 
 
 def test_learnable_per_neuron_snake_trains_stacked(split):
-    grid = se.train_grid(split, "snake", [{"a": 2.0, "learnable": True, "per_feature": True}], [1, 2],
+    grid = se.train_grid(split, "snake", [{"a": 2.0, "learnable": True, "granularity": "channel"}], [1, 2],
                          hidden=(8, 8), lr=1e-2, epochs=10, device="cpu", progress=False)
     a = grid.member(0, 1).activations[0].a
     assert a.shape == (8,) and not torch.allclose(a, torch.full((8,), 2.0))
@@ -125,24 +126,24 @@ def test_phase_agreement_separates_periodic_from_unrelated_features():
     split = extrapolation_split(L=600)
     x = split.x.flatten().numpy()
     periodic = np.stack([np.cos(x), np.sin(x)], axis=1)
-    assert se.phase_agreement(periodic, split) > 0.99
+    assert snake_decay.phase_agreement(periodic, split) > 0.99
     rng = np.random.default_rng(0)
     unrelated = rng.normal(size=(len(x), 5))
-    assert abs(se.phase_agreement(unrelated, split)) < 0.2
+    assert abs(snake_decay.phase_agreement(unrelated, split)) < 0.2
     # features that only know x: test points match the block's ends, whatever their phase
     linear = np.stack([x, 2 * x], axis=1)
-    assert se.phase_agreement(linear, split) < 0.5
+    assert snake_decay.phase_agreement(linear, split) < 0.5
 
 
 def test_tsne_is_seeded_and_two_dimensional():
     feats = np.random.default_rng(1).normal(size=(40, 6))
-    a, b = se.tsne(feats, seed=3, perplexity=5), se.tsne(feats, seed=3, perplexity=5)
+    a, b = snake_decay.tsne(feats, seed=3, perplexity=5), snake_decay.tsne(feats, seed=3, perplexity=5)
     assert a.shape == (40, 2) and np.array_equal(a, b)
 
 
 def test_subsample_keeps_the_split():
     split = decay_split(L=1000)
-    small = se.subsample(split, 100)
+    small = snake_decay.subsample(split, 100)
     assert len(small.x) == 100 and torch.equal(small.x.flatten(), split.x.flatten()[::10])
     assert small.x[small.train_index].max() < -19.5 and small.x[small.test_index].min() > -20.5
 
@@ -150,7 +151,7 @@ def test_subsample_keeps_the_split():
 def test_baseline_and_period():
     split = make_task("extrapolation", L=1000)
     assert se.zero_baseline(split) == pytest.approx(0.5, abs=0.03)
-    assert se.snake_period(30.0) == pytest.approx(math.pi / 30)
+    assert snake_extrapolation.snake_period(30.0) == pytest.approx(math.pi / 30)
 
 
 def test_compare_means_needs_a_difference_beyond_two_standard_errors():

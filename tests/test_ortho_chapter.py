@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from lib import ortho_experiments as oe
+from lib.chapters import ortho_activations as oe
 from lib.data.images import load_images
 from lib.data.text import corpus_text, load_chars
-
+from lib.models.char_gpt import CharGPT
+from lib.models.convnext import ConvNeXtBlock, SmallConvNeXt
 
 # --- text ----------------------------------------------------------------------------------------
 
@@ -59,9 +60,9 @@ def test_text_errors():
 @pytest.mark.parametrize("per_channel", [False, True])
 def test_convnext_shapes_and_activation_layout(label, per_channel):
     make = oe.factory(label, per_channel=per_channel)
-    model = oe.SmallConvNeXt(1, 10, make, widths=(8, 16), depths=(1, 1))
+    model = SmallConvNeXt(1, 10, make, widths=(8, 16), depths=(1, 1))
     assert model(torch.randn(3, 1, 16, 16)).shape == (3, 10)
-    acts = [m.act for m in model.modules() if isinstance(m, oe.ConvNeXtBlock)]
+    acts = [m.act for m in model.modules() if isinstance(m, ConvNeXtBlock)]
     assert len(acts) == 2
     if per_channel and label != "GELU":
         assert next(acts[1].parameters()).shape[0] == 64          # 4 x 16 channels
@@ -70,7 +71,7 @@ def test_convnext_shapes_and_activation_layout(label, per_channel):
 @pytest.mark.parametrize("label", list(oe.CONTENDERS))
 def test_char_gpt_shapes_and_causality(label):
     torch.manual_seed(0)
-    model = oe.CharGPT(20, oe.factory(label), block_size=8, layers=2, width=16, heads=2)
+    model = CharGPT(20, oe.factory(label), block_size=8, layers=2, width=16, heads=2)
     ids = torch.randint(20, (2, 8))
     logits = model(ids)
     assert logits.shape == (2, 8, 20)
@@ -83,9 +84,9 @@ def test_char_gpt_shapes_and_causality(label):
 
 def test_model_errors():
     with pytest.raises(ValueError, match="divisible"):
-        oe.CharGPT(20, oe.factory("GELU"), width=10, heads=3)
+        CharGPT(20, oe.factory("GELU"), width=10, heads=3)
     with pytest.raises(ValueError, match="widths and depths"):
-        oe.SmallConvNeXt(1, 10, oe.factory("GELU"), widths=(8,), depths=(1, 1))
+        SmallConvNeXt(1, 10, oe.factory("GELU"), widths=(8,), depths=(1, 1))
     with pytest.raises(KeyError, match="unknown activation"):
         oe.factory("Chebyshev")
     with pytest.raises(ValueError, match="unknown init"):

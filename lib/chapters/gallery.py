@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -12,7 +12,13 @@ from matplotlib import animation
 
 from lib import activations
 from lib.moments import monte_carlo_moments, value_and_derivative
+from lib.parameters import Float, Int, Parameters
 from lib.plotting import animation_html, grid
+
+PARAMETERS = Parameters(
+    "gallery", mc_samples=Int(minimum=1000), grid_points=Int(minimum=11), x_max=Float(minimum=0.5),
+    sweep_frames=Int(minimum=2), seed=Int(0, 2**32 - 1),
+)
 
 
 def curves(name: str, x: np.ndarray, **params) -> tuple[np.ndarray, np.ndarray]:

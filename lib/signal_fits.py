@@ -1,5 +1,5 @@
-"""The Snake chapters' experiments: fits recorded for animations, activation comparisons over
-seeds, sweeps of Snake's constants, and what the last hidden layer learns.
+"""Fitting 1-D signals with many seeds of a small MLP at once: fits recorded for animations, comparisons
+of activations over seeds, sweeps of an activation's constants (the core of both Snake chapters).
 
 Every experiment trains several copies of one network as one vectorised program
 (`lib.ensemble`): the copies differ in their seed and, for the sweeps, in the fixed
@@ -13,8 +13,8 @@ weights, zero biases, Adam, full-batch mean squared error.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -23,7 +23,7 @@ from torch import Tensor
 from lib import activations
 from lib.data.signals import Split
 from lib.ensemble import Ensemble, EnsembleHistory, evaluate_ensemble, train_ensemble
-from lib.models import INITS, MLP
+from lib.models.mlp import INITS, MLP
 from lib.report import mean_std
 from lib.seeding import seed_everything
 
@@ -32,7 +32,8 @@ from lib.seeding import seed_everything
 class Candidate:
     """One activation of a comparison: a label for tables, a registry name, its parameters.
 
-    ``params`` may hold ``per_feature=True`` (one learnable constant per neuron), as for `MLP`.
+    ``params`` go to `lib.activations.factory`, e.g. ``{"learnable": True, "granularity": "channel"}``
+    for one learnable constant per neuron.
     """
 
     label: str
@@ -50,7 +51,7 @@ def comparison_candidates(snake_a: float = 30.0) -> list[Candidate]:
         Candidate("x + sin²x", "snake", {"a": 1.0}),
         Candidate(f"Snake, a = {snake_a:g}", "snake", {"a": snake_a}),
         Candidate(f"Snake, learnable a (from {snake_a:g})", "snake",
-                  {"a": snake_a, "learnable": True, "per_feature": True}),
+                  {"a": snake_a, "learnable": True, "granularity": "channel"}),
     ]
 
 
@@ -64,9 +65,8 @@ def make_network(activation: str, params: dict | None = None, hidden: Sequence[i
 def _check_setup(activation: str, param_sets: Sequence[dict], seeds: Sequence[int], hidden: Sequence[int],
                  init: str, epochs: int, lr: float) -> None:
     """Fail before any training on names or values that cannot work."""
-    spec = activations.spec(activation)                    # KeyError with suggestions on unknown names
-    for params in param_sets:
-        spec.check_arguments({k: v for k, v in params.items() if k != "per_feature"})
+    for params in param_sets:                              # unknown names, parameters and values fail here
+        activations.factory(activation, **params)
     if not param_sets:
         raise ValueError("need at least one parameter set")
     if not seeds:
@@ -138,9 +138,9 @@ def train_grid(split: Split, activation: str, param_sets: Sequence[dict], seeds:
     history = train_ensemble(ensemble, split.train, epochs=epochs, optimizer="adam", lr=lr, loss="mse",
                              progress=progress, desc=desc or activation, device=device)
     shape = (len(param_sets), len(seeds))
-    final = {}
+    final, dev = {}, history_device(ensemble)
     for name, (x, y) in (("train", split.train), ("test", split.test)):
-        final[name] = evaluate_ensemble(ensemble, x.to(history_device(ensemble)), y.to(history_device(ensemble)))["loss"]
+        final[name] = evaluate_ensemble(ensemble, x.to(dev), y.to(dev))["loss"]
     diverged = history.diverged_at >= 0
     train_mse = np.where(diverged, np.nan, final["train"]).reshape(shape)
     test_mse = np.where(diverged, np.nan, final["test"]).reshape(shape)
@@ -361,71 +361,3 @@ def compare_means(values: np.ndarray, others: np.ndarray, lower: str = "lower th
 def zero_baseline(split: Split) -> float:
     """The test MSE of predicting 0 everywhere (the mean square of the test targets)."""
     return float(split.test[1].square().mean())
-
-
-def snake_period(a: float) -> float:
-    """Snake's period pi / a (of sin^2(a x))."""
-    return math.pi / a
-
-
-# --- What the last hidden layer learns -------------------------------------------------------
-
-def phase(x: np.ndarray | Tensor) -> np.ndarray:
-    """The phase x mod 2 pi in [0, 2 pi)."""
-    x = x.numpy() if isinstance(x, Tensor) else np.asarray(x)
-    return np.mod(x, 2 * np.pi)
-
-
-@torch.no_grad()
-def hidden_features(model: MLP, split: Split) -> np.ndarray:
-    """The last hidden layer's output on every grid point, shape (L, width)."""
-    model.eval()
-    device = next(model.parameters()).device
-    return model.features(split.x.to(device)).cpu().numpy()
-
-
-def phase_agreement(features: np.ndarray, split: Split) -> float:
-    """Mean cos(phase difference) between each test point and its nearest train point in feature space.
-
-    1: every test point sits next to a training point of the same phase (x mod 2 pi);
-    about 0: phases unrelated; -1: opposite phases. Distances are Euclidean on the
-    features standardised per unit (so that no single large unit decides).
-    """
-    from sklearn.neighbors import NearestNeighbors
-
-    features = np.asarray(features, dtype=np.float64)
-    scale = features.std(axis=0)
-    features = (features - features.mean(axis=0)) / np.where(scale > 0, scale, 1.0)
-    train, test = split.train_index.numpy(), split.test_index.numpy()
-    nn_index = NearestNeighbors(n_neighbors=1).fit(features[train]).kneighbors(features[test], return_distance=False)
-    p = phase(split.x.flatten())
-    return float(np.cos(p[test] - p[train][nn_index[:, 0]]).mean())
-
-
-def tsne(features: np.ndarray, seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
-    """A 2-D t-SNE embedding (scikit-learn, PCA start, seeded) of standardised features."""
-    from sklearn.manifold import TSNE
-    from threadpoolctl import threadpool_limits   # a scikit-learn dependency
-
-    features = np.asarray(features, dtype=np.float64)
-    scale = features.std(axis=0)
-    features = (features - features.mean(axis=0)) / np.where(scale > 0, scale, 1.0)
-    perplexity = min(perplexity, (len(features) - 1) / 3)
-    # One OpenMP thread: for a few hundred points it is as fast, and on a shared machine
-    # several spinning threads made the same call 10-60x slower.
-    with threadpool_limits(limits=1):
-        return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(features)
-
-
-def subsample(split: Split, points: int) -> Split:
-    """Every k-th grid point (k chosen so that about `points` remain), train/test kept."""
-    if points < 4:
-        raise ValueError(f"need at least 4 points, got {points}")
-    step = max(1, len(split.x) // points)
-    keep = torch.arange(0, len(split.x), step)
-    mask = split.is_train[keep]
-    return Split(split.name, split.x[keep], split.y[keep], mask.nonzero().flatten(), (~mask).nonzero().flatten())
-
-
-def describe_params(params: dict[str, Any]) -> str:
-    return ", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}" for k, v in params.items())

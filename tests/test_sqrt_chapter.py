@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lib import sqrt_experiments as se
-from lib.cnn import SqrtCNN, parameter_counts
+from lib.chapters import sqrt_family as se
+from lib.models.sqrt_cnn import SqrtCNN, parameter_counts
 from lib.seeding import torch_threads
 
 

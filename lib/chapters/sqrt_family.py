@@ -1,4 +1,4 @@
-"""Experiments of the chapter "Trainable SQRT-family activations" (Fontana 2021, SPEC §3).
+"""Code of the chapter "Trainable SQRT-family activations" (book/sqrt_family.ipynb; Fontana 2021).
 
 Each *variant* is one activation in one setting: trainable or frozen (its parameters fixed at
 the values that recover the classical function), with or without BatchNorm, trained with one
@@ -14,8 +14,8 @@ the summaries turn the report's claims into computed comparisons over seeds.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -23,13 +23,51 @@ from torch import nn
 from tqdm import tqdm
 
 from lib import activations
+from lib.activations.base import GRANULARITIES
 from lib.activations.sqrt_family import TRAINABLE, TrainableActivation
-from lib.cnn import ORIGINAL_TABLE2, SqrtCNN, parameter_counts
 from lib.data.images import ImageData, load_images
+from lib.models.sqrt_cnn import SqrtCNN, parameter_counts
+from lib.parameters import Float, Int, ListOf, OneOf, ParameterError, Parameters, Positive
 from lib.seeding import seed_everything
 from lib.train import History, make_optimizer, train
 
+BASELINES = ("relu",)
+
+
+def _check_lists(p) -> None:
+    try:
+        check_names(p["trainable"], p["high_low_activations"], p["landscape_activations"], BASELINES)
+    except (KeyError, ValueError) as err:
+        raise ParameterError(f"chapter 'sqrt_family': {err}") from None
+
+
+PARAMETERS = Parameters(
+    "sqrt_family", constraints=[_check_lists],
+    dataset=OneOf("fashion_mnist", "cifar10", "digits"), train_limit=Int(minimum=0), test_limit=Int(minimum=0),
+    data_seed=Int(0, 2**32 - 1), epochs=Int(minimum=1), batch_size=Int(minimum=1), lr=Positive(),
+    activation_lr=Positive(), channels=Int(minimum=1), hidden=Int(minimum=1), kernel_size=OneOf(1, 3, 5, 7),
+    dropout=Float(0.0, 0.95), granularity=OneOf(*GRANULARITIES), trainable=ListOf(OneOf(*TRAINABLE), distinct=True),
+    seeds=Int(minimum=1), high_low_activations=ListOf(OneOf(*TRAINABLE), min_length=0, distinct=True),
+    landscape_activations=ListOf(OneOf(*TRAINABLE, *BASELINES), min_length=0, distinct=True),
+    landscape_examples=Int(minimum=10), landscape_points_1d=Int(minimum=3), landscape_points_2d=Int(minimum=3),
+    landscape_span=Positive(), torch_threads=Int(0, 64),
+)
+
+
+def datasets(p) -> list[str]:
+    """The image data sets the chapter will read with parameters `p` (located before any chapter runs)."""
+    return [p["dataset"]]
+
 STRATEGIES = ("single", "high-low")
+
+# The report's Table 2 (CIFAR-10, single runs): parameters and test accuracy (%).
+ORIGINAL_TABLE2 = {
+    "RELU_BN": (4_811_922, 63.3),
+    "RELU": (4_749_226, 59.2),
+    "TSQRT_tanh": (4_780_574, 61.82),
+    "TSQRT_tanh_BN": (4_843_270, 58.05),
+    "TSQRT_BN": (4_843_270, 44.32),
+}
 
 
 @dataclass(frozen=True)
@@ -327,10 +365,12 @@ def claim_rows(comparisons: dict[str, Comparison]) -> list[dict]:
                          "outcome": c.verdict,
                          "verdict": "confirmed" if c.verdict in expected else "not confirmed"})
 
-    row("gelu_t_final", "GELU_T ≈ GELU (final accuracy)", {"indistinguishable"}, "TGELU trainable − GELU, no BN, last epoch")
+    row("gelu_t_final", "GELU_T ≈ GELU (final accuracy)", {"indistinguishable"},
+        "TGELU trainable − GELU, no BN, last epoch")
     row("gelu_t_early", "GELU_T faster early", {"higher"}, "TGELU trainable − GELU, no BN, first epoch")
     row("tsqrt_vs_relu", "TSQRT worse than ReLU", {"lower"}, "TSQRT trainable − ReLU, no BN")
-    row("tsqrt_bn_vs_relu_bn", "TSQRT worse than ReLU (with BN, Table 2)", {"lower"}, "TSQRT trainable + BN − ReLU + BN")
+    row("tsqrt_bn_vs_relu_bn", "TSQRT worse than ReLU (with BN, Table 2)", {"lower"},
+        "TSQRT trainable + BN − ReLU + BN")
     row("tsqrt_tanh_vs_relu_bn", "TSQRT_tanh close to ReLU + BN", {"indistinguishable"},
         "TSQRT_tanh trainable (no BN) − ReLU + BN")
     row("tsqrt_tanh_bn_effect", "TSQRT_tanh better without BN", {"lower"}, "TSQRT_tanh trainable: BN − no BN")
@@ -397,7 +437,8 @@ def plot_trajectories(results: dict[Variant, list[Run]], batch_norm: bool = Fals
     fig, axes = grid(len(panels), min(ncols, len(panels)), panel=(3.2, 2.4))
     for ax, (name, pname, runs) in zip(axes, panels):
         for i, site in enumerate(runs[0].trajectory[0]):
-            paths = {s: np.mean([r.parameter_path(site, pname, s) for r in runs], axis=0) for s in ("mean", "q10", "q90")}
+            paths = {s: np.mean([r.parameter_path(site, pname, s) for r in runs], axis=0)
+                     for s in ("mean", "q10", "q90")}
             epochs = np.arange(len(paths["mean"]))
             ax.plot(epochs, paths["mean"], color=f"C{i}", label=site)
             ax.fill_between(epochs, paths["q10"], paths["q90"], color=f"C{i}", alpha=0.15)

@@ -1,6 +1,7 @@
 """The small CNN of the SQRT-family report (Fontana 2021), with any registered activation.
 
-Layout (the report's Table 1 is inconsistent; this is the reading of SPEC §3)::
+Layout (the report's Table 1 is inconsistent; this is the book's reading, stated in the chapter
+"Trainable SQRT-family activations")::
 
     input (c, S, S) -> conv1 (C, k x k, same padding) -> maxpool 2          -> (C, S/2, S/2)
       -> [BN] -> act1 -> conv2 (C, k x k, same padding) -> maxpool 2        -> (C, S/4, S/4)
@@ -18,30 +19,6 @@ from typing import Any
 from torch import Tensor, nn
 
 from lib import activations
-
-# The report's Table 2 (CIFAR-10, single runs): parameters and test accuracy (%).
-ORIGINAL_TABLE2 = {
-    "RELU_BN": (4_811_922, 63.3),
-    "RELU": (4_749_226, 59.2),
-    "TSQRT_tanh": (4_780_574, 61.82),
-    "TSQRT_tanh_BN": (4_843_270, 58.05),
-    "TSQRT_BN": (4_843_270, 44.32),
-}
-
-
-def build_activation(name: str, shape: tuple[int, ...], *, learnable: bool, granularity: str,
-                     params: dict[str, Any] | None = None) -> nn.Module:
-    """Activation `name` for inputs of per-example `shape`; trainable families get
-    `learnable` and `granularity`, parameter-free ones ignore both."""
-    spec = activations.spec(name)
-    kwargs = dict(params or {})
-    if "granularity" in spec.arguments:
-        kwargs.update(learnable=learnable, granularity=granularity, num_features=shape)
-    elif "learnable" in spec.arguments:     # e.g. Snake: one value per channel or a scalar
-        kwargs.update(learnable=learnable)
-        if granularity != "layer":
-            kwargs["num_features"] = shape if granularity == "element" else shape[0]
-    return spec.build(**kwargs)
 
 
 class SqrtCNN(nn.Module):
@@ -71,7 +48,6 @@ class SqrtCNN(nn.Module):
             raise ValueError(f"kernel_size must be a positive odd int, got {kernel_size!r}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
-        activations.spec(activation)  # unknown names fail here
 
         s2, s4 = image_size // 2, image_size // 4
         pad = kernel_size // 2
@@ -86,9 +62,9 @@ class SqrtCNN(nn.Module):
         self.bn2 = nn.BatchNorm2d(channels) if norm else nn.Identity()
         self.bn3 = nn.BatchNorm1d(hidden) if norm else nn.Identity()
         shapes = [(channels, s2, s2), (channels, s4, s4), (hidden,)]
-        self.act1, self.act2, self.act3 = (
-            build_activation(activation, shape, learnable=learnable, granularity=granularity,
-                             params=activation_params) for shape in shapes)
+        make = activations.factory(activation, granularity=granularity, learnable=learnable,
+                                   **dict(activation_params or {}))
+        self.act1, self.act2, self.act3 = (make(shape) for shape in shapes)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
     @property

@@ -1,35 +1,16 @@
-"""Networks used across the chapters."""
+"""A multilayer perceptron with any activation (the networks of the Snake and swarm chapters)."""
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from lib import activations
+from lib.activations import ActivationFactory
 
-ActivationFactory = Callable[[int], nn.Module]
 INITS = ("default", "xavier_normal", "snake")
-
-
-def activation_factory(activation: str | ActivationFactory, params: dict[str, Any] | None = None) -> ActivationFactory:
-    """Turn a registry name (+ params) into `width -> module`.
-
-    `params` may hold ``per_feature=True`` to give the activation one parameter per
-    unit of the layer it follows (``num_features=width``).
-    """
-    if callable(activation) and not isinstance(activation, str):
-        return activation
-    params = dict(params or {})
-    per_feature = params.pop("per_feature", False)
-    activations.spec(activation).check_arguments(params)  # fail now, not at the first layer
-
-    def make(width: int) -> nn.Module:
-        extra = {"num_features": width} if per_feature else {}
-        return activations.get(activation, **params, **extra)
-
-    return make
 
 
 class MLP(nn.Module):
@@ -37,8 +18,10 @@ class MLP(nn.Module):
 
     Args:
         hidden: widths of the hidden layers.
-        activation: a registry name, a `width -> module` factory, or one of either per hidden layer.
-        activation_params: keyword arguments for a named activation (``per_feature=True`` allowed).
+        activation: a registry name, an ``nn.Module`` class, a `width -> module` factory, or one of these per
+            hidden layer.
+        activation_params: keyword arguments for a named activation, e.g. ``{"a": 30.0, "learnable": True,
+            "granularity": "channel"}`` (one parameter per unit), as for `lib.activations.factory`.
         init: ``"default"`` (PyTorch's), ``"xavier_normal"`` (the Snake seed's), or ``"snake"``
             (Ziyin et al.'s gain 1: W ~ N(0, 1/fan_in)).
         zero_bias: start every bias at zero.
@@ -57,7 +40,7 @@ class MLP(nn.Module):
         per_layer = list(activation) if isinstance(activation, (list, tuple)) else [activation] * len(hidden)
         if len(per_layer) != len(hidden):
             raise ValueError(f"{len(per_layer)} activations given for {len(hidden)} hidden layers")
-        factories = [activation_factory(a, activation_params) for a in per_layer]
+        factories = [activations.factory(a, **dict(activation_params or {})) for a in per_layer]
 
         widths = [in_features, *hidden]
         self.hidden_layers = nn.ModuleList(nn.Linear(i, o) for i, o in zip(widths[:-1], widths[1:]))
