@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -158,3 +159,43 @@ def test_params_command_lists_parameters_and_profile_values(book):
                             capture_output=True, text=True)
     assert result.returncode == 0
     assert "n: int = 3   [quick: 2]   # a count" in result.stdout
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("gallery.mc_samples=-5", "chapter 'gallery', parameter 'mc_samples' = -5: must be an int >= 1000"),
+    ("sqrt_family.granularity='pixel'", "parameter 'granularity' = 'pixel': must be one of 'layer', 'channel', "
+                                        "'element'"),
+    ("ortho_activations.lm_heads=3", "parameter 'lm_width' = 128: must be a multiple of lm_heads = 3"),
+    ("snake_decay.seeds=[1, 1]", "parameter 'seeds' = [1, 1]: must be a list of at least 1 item(s)"),
+])
+def test_an_impossible_value_of_the_real_book_fails_before_any_chapter_runs(root, tmp_path, setting, message):
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "lib", "build", "--build-dir", str(tmp_path / "b"),
+                             "--set", setting], cwd=root, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert not (tmp_path / "b").exists()                        # nothing staged, nothing executed
+    assert time.perf_counter() - start < 10
+
+
+def test_missing_data_is_found_before_the_first_chapter_runs(root, tmp_path):
+    env = {**os.environ, "CIFAR10_DIR": str(tmp_path / "nowhere"), "ACTIVATION_BOOK_CACHE": str(tmp_path / "cache")}
+    result = subprocess.run([sys.executable, "-m", "lib", "build", "--build-dir", str(tmp_path / "b"),
+                             "--set", "sqrt_family.dataset='cifar10'"], cwd=root, capture_output=True, text=True,
+                            env=env)
+    assert result.returncode == 2
+    assert "chapter 'sqrt_family' reads cifar10, which is missing" in result.stderr
+    assert "CIFAR-10 not found" in result.stderr and "python -m lib.data.images download cifar10" in result.stderr
+    assert not (tmp_path / "b").exists()
+
+
+def test_plain_papermill_with_an_impossible_value_fails_in_the_check_cell(root, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "papermill", "book/swarm_width.ipynb", str(tmp_path / "out.ipynb"),
+                             "-k", "python3", "-p", "num_epochs", "-3"], cwd=root, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "ParameterError" in result.stderr
+    assert "parameter 'num_epochs' = -3: must be an int >= 2" in result.stderr
+    executed = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    failed = [i for i, c in enumerate(executed.cells)
+              if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
+    assert failed and "PARAMETERS.check" in executed.cells[failed[0]].source

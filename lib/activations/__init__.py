@@ -8,10 +8,12 @@
 Every activation with parameters takes the same structural arguments (``learnable``,
 ``granularity`` = ``"layer"`` / ``"channel"`` / ``"element"``, ``num_features``, ``feature_dim``;
 see `lib.activations.base`). Each family lives in its own module and registers itself on import;
-add a new family's module to `FAMILY_MODULES`.
+import a new family's module here and add it to `FAMILY_MODULES`.
 """
-from importlib import import_module
-
+# isort: off
+# Each family registers itself on import, in this order (the order `names()` and the gallery show).
+from lib.activations import classical, snake, sqrt_family, ortho  # noqa: F401
+# isort: on
 from lib.activations.base import GRANULARITIES
 from lib.activations.factory import ActivationFactory, create, factory
 from lib.activations.registry import (
@@ -27,9 +29,6 @@ from lib.activations.registry import (
 )
 
 FAMILY_MODULES = ("classical", "snake", "sqrt_family", "ortho")
-
-for _module in FAMILY_MODULES:
-    import_module(f"lib.activations.{_module}")
 
 __all__ = [
     "ActivationFactory", "ActivationSpec", "GRANULARITIES", "activation_parameters", "create", "factory", "families",

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lib.activations import registry
+from lib.activations import registry  # a sibling module: the registry is loaded first
 from lib.cache import cache_dir
 from lib.moments import value_and_derivative
 from lib.seeding import torch_threads
