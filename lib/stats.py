@@ -219,12 +219,21 @@ class Verdict:
         return f"{self._num(x)} {self.units}" if self.units else self._num(x)
 
     @property
+    def _second(self) -> str:
+        second = self.names[1]
+        if len(self.n) == 1:        # against a number: show it, by itself when it was not given a name
+            second = self._num(self.estimate_b) if second == "b" else f"{second} ({self._num(self.estimate_b)})"
+        return second
+
+    @property
     def difference(self) -> str:
         """The effect's name: "a − b", or "a − 0.9" against a number whose name was not given."""
-        second = self.names[1]
-        if len(self.n) == 1:
-            second = self._num(self.estimate_b) if second == "b" else f"{second} ({self._num(self.estimate_b)})"
-        return f"{self.names[0]} {MINUS} {second}"
+        return f"{self.names[0]} {MINUS} {self._second}"
+
+    @property
+    def relation(self) -> str:
+        """The claim in the groups' names: "snake < relu", "gelu_t ≈ gelu", "a > 0.9"."""
+        return f"{self.names[0]} {self.claim[1]} {self._second}"
 
     @property
     def interval(self) -> str:
@@ -247,13 +256,18 @@ class Verdict:
         return text
 
     @property
-    def prose(self) -> str:
-        """One sentence: outcome, effect with interval, why, test and sizes, and the seeds that would decide."""
-        text = f"{self.outcome}: {self.difference} = {self.interval}, {self.reason}; {self.sample}"
+    def explanation(self) -> str:
+        """The prose after its outcome: effect with interval, why, test and sizes, the seeds that would decide."""
+        text = f"{self.difference} = {self.interval}, {self.reason}; {self.sample}"
         if self.seeds_needed is not None:
             unit = "trials" if self.test == "Wilson" else "seeds" if len(self.n) == 1 else "seeds per group"
             text += f"; about {self.seeds_needed} {unit} would likely decide"
         return text
+
+    @property
+    def prose(self) -> str:
+        """One sentence: "confirmed: a − b = −0.12 (95 % CI −0.2 to −0.05), beyond the margin of 0.05; Welch t, …"."""
+        return f"{self.outcome}: {self.explanation}"
 
     @property
     def label(self) -> str:
