@@ -15,8 +15,8 @@ a≈b      −margin < low and high < margin    low > margin or high < −margin
 
 and inconclusive otherwise. "a≈b" (ASCII alias "a~b") is two one-sided tests against ±margin, each at
 (1 − level)/2, which is stricter than the textbook TOST on the (2·level − 1) interval; it needs margin > 0.
-A claim confirmed at level 0.95 is a false confirmation at most 2.5 % of the time when it is false (tests/test_stats.py
-checks this by simulation).
+A false claim is confirmed at most (1 − level)/2 of the time, 2.5 % at level 0.95 (tests/test_stats.py checks this
+by simulation).
 
 Intervals (z and t are the (1 + level)/2 quantiles of the normal and Student t distributions):
 
@@ -46,6 +46,7 @@ do not have; Bonferroni on the intervals is the simple, valid choice.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import MISSING, dataclass, fields
 from typing import Any
@@ -72,18 +73,22 @@ def canonical_claim(claim: str) -> str:
     return canonical
 
 
-def _check_common(claim: str, margin: float, level: float, power: float) -> tuple[str, float]:
+def _check_common(claim: str, margin: float, level: float, power: float, names: Sequence[str],
+                  digits: int) -> tuple[str, float, tuple[str, str]]:
+    """The checks every verdict function makes before any work; returns the canonical claim, margin and names."""
     claim = canonical_claim(claim)
-    if not (isinstance(level, (int, float)) and 0 < level < 1):
-        raise ValueError(f"level={level!r} must lie strictly between 0 and 1")
-    if not (isinstance(power, (int, float)) and 0 < power < 1):
-        raise ValueError(f"power={power!r} must lie strictly between 0 and 1")
-    margin = float(margin)
-    if not math.isfinite(margin) or margin < 0:
+    for name, value in (("level", level), ("power", power)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < 1:
+            raise ValueError(f"{name}={value!r} must lie strictly between 0 and 1")
+    if isinstance(margin, bool) or not isinstance(margin, numbers.Real) or not math.isfinite(margin) or margin < 0:
         raise ValueError(f"margin={margin!r} must be a finite number ≥ 0")
     if claim == "a≈b" and margin == 0:
         raise ValueError("claim 'a≈b' needs margin > 0: no interval fits strictly inside (−0, 0)")
-    return claim, margin
+    if isinstance(names, str) or len(names) != 2 or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"names={names!r} must be two strings, the names of a and b")
+    if isinstance(digits, bool) or not isinstance(digits, numbers.Integral) or digits < 1:
+        raise ValueError(f"digits={digits!r} must be a whole number ≥ 1")
+    return claim, float(margin), (names[0], names[1])
 
 
 def _finite(values: Any, name: str) -> tuple[np.ndarray, int]:
@@ -298,14 +303,15 @@ class Verdict:
 
 # ---------------------------------------------------------------- reasons and the seeds that would decide
 
-def _reason(claim: str, outcome: str, margin: str, first: str) -> str:
-    """Why `outcome`, in words; `margin` is the formatted margin (with units), "0" for none."""
+def _reason(claim: str, outcome: str, margin: float, text: str, first: str) -> str:
+    """Why `outcome`, in words; `text` is the margin as the prose prints it (with its units)."""
+    margin, zero = text, margin == 0
     if claim == "a≈b":
         return {"confirmed": f"within the margin of ±{margin}",
                 "contradicted": f"entirely beyond the margin of ±{margin}",
                 "inconclusive": f"the interval straddles the margin of ±{margin}"}[outcome]
     below = claim == "a<b"
-    if margin == "0":
+    if zero:
         return {"confirmed": "entirely below zero" if below else "entirely above zero",
                 "contradicted": "entirely above zero" if below else "entirely below zero",
                 "inconclusive": "the interval includes zero"}[outcome]
@@ -390,7 +396,7 @@ def compare(a: Sequence[float], b: Sequence[float] | float, *, claim: str, margi
 
     `margin` ≥ 0 is the smallest difference of means that matters, in `units`; `names` name a and b in the prose.
     """
-    claim, margin = _check_common(claim, margin, level, power)
+    claim, margin, names = _check_common(claim, margin, level, power, names, digits)
     xa, dropped_a = _finite(a, "a")
     one_sample = np.ndim(b) == 0
     if one_sample:
@@ -406,7 +412,7 @@ def compare(a: Sequence[float], b: Sequence[float] | float, *, claim: str, margi
     estimate_b = reference if one_sample else float(xb.mean()) if len(xb) else None
     effect = None if estimate_a is None or estimate_b is None else estimate_a - estimate_b
     common = {"claim": claim, "level": level, "margin": margin, "n": sizes, "n_dropped": dropped, "test": test,
-              "estimate_a": estimate_a, "estimate_b": estimate_b, "units": units, "names": tuple(names),
+              "estimate_a": estimate_a, "estimate_b": estimate_b, "units": units, "names": names,
               "digits": digits}
 
     if min(sizes) < 2:
@@ -426,7 +432,8 @@ def compare(a: Sequence[float], b: Sequence[float] | float, *, claim: str, margi
     low, high = effect - half, effect + half
     outcome = decide(claim, low, high, margin)
     seeds = None
-    reason = _reason(claim, outcome, format_number(margin, digits) + (f" {units}" if units else ""), names[0])
+    reason = _reason(claim, outcome, margin, format_number(margin, digits) + (f" {units}" if units else ""),
+                     names[0])
     if outcome == "inconclusive":
         seeds = _seeds_t(variances, _distance(claim, effect, margin), level, power, min(sizes))
         unit = "seeds" if one_sample else "seeds per group"
@@ -452,7 +459,7 @@ def proportion(successes: int, trials: int, *, claim: str, reference: float, mar
 
     The effect is p̂ − reference and its interval the Wilson interval shifted by the reference.
     """
-    claim, margin = _check_common(claim, margin, level, power)
+    claim, margin, names = _check_common(claim, margin, level, power, names, digits)
     for name, value in (("successes", successes), ("trials", trials)):
         if isinstance(value, bool) or int(value) != value or value < 0:
             raise ValueError(f"{name}={value!r} must be a whole number ≥ 0")
@@ -467,7 +474,7 @@ def proportion(successes: int, trials: int, *, claim: str, reference: float, mar
     low, high = (float(x) for x in wilson_interval(successes, trials, level))
     effect = p_hat - reference
     outcome = decide(claim, low - reference, high - reference, margin)
-    reason = _reason(claim, outcome, format_number(margin, digits), names[0])
+    reason = _reason(claim, outcome, margin, format_number(margin, digits), names[0])
     trials_needed = None
     if outcome == "inconclusive":
         trials_needed = _trials_needed(claim, p_hat, reference, margin, level, power, trials)
@@ -475,7 +482,7 @@ def proportion(successes: int, trials: int, *, claim: str, reference: float, mar
     return Verdict(claim=claim, outcome=outcome, effect=effect, low=low - reference, high=high - reference,
                    level=level, margin=margin, n=(trials,), n_dropped=(0,), test="Wilson", df=None,
                    estimate_a=p_hat, estimate_b=float(reference), seeds_needed=trials_needed, reason=reason,
-                   names=tuple(names), digits=digits)
+                   names=names, digits=digits)
 
 
 def _bootstrap_medians(x: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
@@ -496,7 +503,7 @@ def compare_medians(a: Sequence[float], b: Sequence[float] | float, *, claim: st
     Each group is resampled on its own (`resamples` times, NumPy Generator seeded with `seed`); the interval is the
     (1 ∓ level)/2 quantiles of the resampled differences.
     """
-    claim, margin = _check_common(claim, margin, level, power)
+    claim, margin, names = _check_common(claim, margin, level, power, names, digits)
     if isinstance(resamples, bool) or int(resamples) != resamples or resamples < 100:
         raise ValueError(f"resamples={resamples!r} must be a whole number ≥ 100")
     xa, dropped_a = _finite(a, "a")
@@ -515,7 +522,7 @@ def compare_medians(a: Sequence[float], b: Sequence[float] | float, *, claim: st
     effect = None if estimate_a is None or estimate_b is None else estimate_a - estimate_b
     common = {"claim": claim, "level": level, "margin": margin, "n": sizes, "n_dropped": dropped,
               "test": "bootstrap median", "df": None, "estimate_a": estimate_a, "estimate_b": estimate_b,
-              "units": units, "names": tuple(names), "digits": digits}
+              "units": units, "names": names, "digits": digits}
     if min(sizes) < 2:
         short = " and ".join(name for name, size in zip(names[:len(sizes)], sizes, strict=True) if size < 2)
         return Verdict(outcome="inconclusive", effect=effect, low=None, high=None, seeds_needed=None,
@@ -526,7 +533,8 @@ def compare_medians(a: Sequence[float], b: Sequence[float] | float, *, claim: st
     differences = medians[0] - (reference if one_sample else medians[1])
     low, high = (float(q) for q in np.quantile(differences, [(1 - level) / 2, (1 + level) / 2]))
     outcome = decide(claim, low, high, margin)
-    reason = _reason(claim, outcome, format_number(margin, digits) + (f" {units}" if units else ""), names[0])
+    reason = _reason(claim, outcome, margin, format_number(margin, digits) + (f" {units}" if units else ""),
+                     names[0])
     seeds = None
     if outcome == "inconclusive":
         distance = _distance(claim, effect, margin)

@@ -316,6 +316,8 @@ def test_zero_variance_is_decided_without_warnings():
     (lambda: proportion(2, 5, claim="a>b", reference=1.5), "reference=1.5"),
     (lambda: compare_medians([1, 2], [1, 2], claim="a<b", margin=0, resamples=10), "resamples=10"),
     (lambda: compare([1, 2], [1, 2], claim="a<b", margin=0, power=1), "power=1"),
+    (lambda: compare([1, 2], [1, 2], claim="a<b", margin=0, names=("a",)), "names=('a',)"),
+    (lambda: compare([1, 2], [1, 2], claim="a<b", margin=0, digits=0), "digits=0"),
     (lambda: bonferroni_level(0.95, 0), "comparisons=0"),
 ])
 def test_bad_input_is_refused_with_a_clear_message(call, message):
@@ -357,6 +359,7 @@ def test_prose_states_outcome_interval_margin_test_and_sizes():
     assert v.label.startswith("confirmed: −0.14 [")
     coarse = compare(a, b, claim="a<b", margin=0.05, digits=1)
     assert "= −0.1 (95 % CI −0.2 to −0.1)" in coarse.prose
+    assert "entirely below zero" in compare(a, b, claim="a<b", margin=0.0, units="MSE").prose
     inconclusive = compare([0.3, 0.5, 0.1], [0.4, 0.2, 0.6], claim="a<b", margin=0.05)
     assert "the interval straddles −0.05, the margin" in inconclusive.prose
     assert "seeds per group would likely decide" in inconclusive.prose
