@@ -202,20 +202,24 @@ def test_bootstrap_is_deterministic_given_the_seed():
 
 # ---------------------------------------------------------------- seeds needed
 
-def test_seeds_needed_is_the_smallest_n_meeting_the_stated_criterion():
+@pytest.mark.parametrize("against", ["sample", "number"])
+def test_seeds_needed_is_the_smallest_n_meeting_the_stated_criterion(against):
     """Recomputed with scipy.stats.t.ppf: (t_level + t_power)·se(n) ≤ distance at n and not at n − 1."""
     rng = np.random.default_rng(12)
-    a, b, margin, level, power = rng.normal(-0.3, 1, 5), rng.normal(0, 2, 5), 0.1, 0.95, 0.8
+    a, margin, level, power = rng.normal(-0.3, 1, 5), 0.1, 0.95, 0.8
+    b = rng.normal(0, 2, 5) if against == "sample" else 0.2
     v = compare(a, b, claim="a<b", margin=margin, level=level, power=power)
     assert v.outcome == "inconclusive" and v.seeds_needed is not None
-    va, vb, distance = a.var(ddof=1), b.var(ddof=1), abs(v.effect + margin)
+    variances = [a.var(ddof=1)] + ([b.var(ddof=1)] if against == "sample" else [])
+    total, distance = sum(variances), abs(v.effect + margin)
 
     def meets(n):
-        df = (va + vb) ** 2 * (n - 1) / (va**2 + vb**2)
-        return (stats.t.ppf((1 + level) / 2, df) + stats.t.ppf(power, df)) * math.sqrt((va + vb) / n) <= distance
+        df = n - 1 if against == "number" else total**2 * (n - 1) / sum(x * x for x in variances)
+        return (stats.t.ppf((1 + level) / 2, df) + stats.t.ppf(power, df)) * math.sqrt(total / n) <= distance
 
     assert meets(v.seeds_needed) and not meets(v.seeds_needed - 1)
-    assert f"about {v.seeds_needed} seeds per group would likely decide" in v.prose
+    unit = "seeds per group" if against == "sample" else "seeds"
+    assert f"about {v.seeds_needed} {unit} would likely decide" in v.prose
 
 
 @pytest.mark.parametrize("power, lowest, highest", [(0.8, 0.65, 0.95), (0.5, 0.35, 0.7)])
