@@ -1,6 +1,8 @@
 # make book            set up .venv if needed, execute every chapter (full profile), build _build/html
 # make book PROFILE=quick
 # make test            set up .venv if needed, run the test suite
+# make test-fast       the tests not marked slow (no book builds)
+# make lint            ruff on lib/, tests/ and benchmarks/
 # make bench           run the benchmark scripts
 PYTHON  ?= python3
 VENV    ?= .venv
@@ -9,7 +11,7 @@ ARGS    ?=
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 
-.PHONY: book test bench system-deps clean
+.PHONY: book test test-fast lint bench system-deps clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +38,12 @@ book: $(STAMP) system-deps
 
 test: $(STAMP) system-deps
 	$(PY) -m pytest $(ARGS)
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow" $(ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check lib tests benchmarks
 
 bench: $(STAMP)
 	for script in benchmarks/[!_]*.py; do $(PY) $$script || exit 1; done

@@ -56,7 +56,7 @@ def build(args) -> int:
 
     from lib.runner.build import build_html, swap_into_place
     from lib.runner.checks import check_chapters
-    from lib.runner.execute import execute_chapter, lib_sources_hash, stage
+    from lib.runner.execute import execute_chapter, stage
     from lib.runner.params import load_profile, parse_sets, resolve
 
     started = time.perf_counter()
@@ -76,12 +76,11 @@ def build(args) -> int:
 
     stage_dir = build_dir / "stage"
     stage(root, stage_dir)
-    lib_hash = lib_sources_hash()
     runs = []
     overall = tqdm(selected, desc="book", unit="chapter", disable=args.no_progress)
     for name in overall:
         overall.set_postfix_str(name)
-        runs.append(execute_chapter(pages[name], overrides[name], args.profile, lib_hash, stage_dir,
+        runs.append(execute_chapter(pages[name], overrides[name], args.profile, stage_dir,
                                     build_dir / "executed", root, args.fresh, not args.no_progress))
     overall.close()
 

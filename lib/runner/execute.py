@@ -1,10 +1,13 @@
 """Stage the book, execute its notebook chapters with papermill, and cache the results.
 
-A chapter is re-executed only when its notebook, its parameters, the profile or
-the `lib` sources changed (a content hash); `fresh=True` ignores the cache.
+A chapter is re-executed only when its notebook, its parameters, the profile or the `lib` code it
+can import changed (a content hash over the import closure of its chapter module and of the notebook's
+own imports: editing the runner or the Sphinx extension re-executes nothing); `fresh=True` ignores
+the cache.
 """
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import shutil
@@ -16,7 +19,6 @@ from typing import Any
 
 import nbformat
 
-import lib
 from lib.runner.errors import RunnerError
 from lib.runner.params import declared_parameters
 from lib.runner.toc import Page
@@ -36,14 +38,42 @@ class ChapterRun:
     parameters: dict[str, Any] = field(default_factory=dict)   # the overrides passed to papermill
 
 
-def lib_sources_hash() -> str:
-    """SHA-256 over every .py file of the `lib` package (path and bytes)."""
-    package = Path(lib.__file__).parent
-    digest = hashlib.sha256()
-    for path in sorted(package.rglob("*.py")):
-        digest.update(str(path.relative_to(package)).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
+def notebook_imports(path: Path, search: list[str] | None = None) -> set[str]:
+    """The `lib` modules a notebook's code cells import (cells that are not Python, e.g. magics, are skipped).
+
+    `search`: where to find `lib` (default: where `import` finds it)."""
+    from lib.provenance import module_file
+
+    found = set()
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type != "code":
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                found |= {a.name for a in node.names if a.name.split(".")[0] == "lib"}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "lib":
+                found.add(node.module)
+                found |= {f"{node.module}.{a.name}" for a in node.names
+                          if module_file(f"{node.module}.{a.name}", search) is not None}
+    return found
+
+
+def code_hash(page: Page, search: list[str] | None = None) -> str:
+    """SHA-256 over the `lib` code a chapter can import: its chapter module (if any) and the notebook's imports.
+
+    `search`: where to find `lib` (default: where `import` finds it)."""
+    from lib.provenance import import_closure, module_file, source_hash
+
+    start = notebook_imports(page.path, search)
+    if module_file(f"lib.chapters.{page.name}", search) is not None:
+        start.add(f"lib.chapters.{page.name}")
+    if not start:
+        return hashlib.sha256(b"").hexdigest()
+    return source_hash(import_closure(sorted(start), path=search), path=search)
 
 
 def cache_key(page: Page, parameters: dict[str, Any], profile: str, lib_hash: str) -> str:
@@ -114,12 +144,13 @@ def _failure_message(page: Page, err: Exception, saved: Path) -> str:
             f"  the partly executed notebook is at {saved}")
 
 
-def execute_chapter(page: Page, parameters: dict[str, Any], profile: str, lib_hash: str,
+def execute_chapter(page: Page, parameters: dict[str, Any], profile: str,
                     stage_dir: Path, cache_dir: Path, root: Path, fresh: bool, progress: bool) -> ChapterRun:
     """Execute one notebook chapter in the stage (or reuse its cached result) and put the result there."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    lib_hash = code_hash(page)
     staged = stage_dir / page.path.relative_to(root)
     key = cache_key(page, parameters, profile, lib_hash)
     cached_nb, cached_meta = cache_dir / f"{page.name}.ipynb", cache_dir / f"{page.name}.json"
