@@ -5,8 +5,6 @@ The fits, comparisons and sweeps themselves are `lib.signal_fits`; the splits `l
 """
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 from torch import Tensor
@@ -80,7 +78,3 @@ def subsample(split: Split, points: int) -> Split:
     keep = torch.arange(0, len(split.x), step)
     mask = split.is_train[keep]
     return Split(split.name, split.x[keep], split.y[keep], mask.nonzero().flatten(), (~mask).nonzero().flatten())
-
-
-def describe_params(params: dict[str, Any]) -> str:
-    return ", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}" for k, v in params.items())
