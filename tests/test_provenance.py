@@ -1,0 +1,134 @@
+"""The static import closure and its source hash, on the real `lib` and on a package written to tmp_path."""
+from __future__ import annotations
+
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import lib
+from lib.provenance import import_closure, module_file, source_hash
+
+LIB = Path(lib.__file__).parent
+
+
+def write(root: Path, files: dict[str, str]) -> None:
+    for relative, text in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+
+
+@pytest.fixture
+def pkg(tmp_path) -> Path:
+    """A throwaway package `pkg` exercising every kind of import the closure follows."""
+    write(tmp_path, {
+        "pkg/__init__.py": '''
+            from importlib import import_module
+            def __getattr__(name):              # PEP 562 lazy attribute: not a reason to take everything
+                return import_module(f"pkg.{name}")
+        ''',
+        "pkg/top.py": '''
+            import os                           # outside the followed packages: not listed
+            import pkg.absolute
+            from pkg.sub import leaf            # `leaf` is a submodule
+            from . import relative
+            def later():
+                from pkg.sub.deep import inner  # an import inside a function
+                return inner
+        ''',
+        "pkg/absolute.py": "import pkg.plugins\nimport pkg\nVALUE = pkg.attr_target.X\n",
+        "pkg/attr_target.py": "X = 1\n",
+        "pkg/relative.py": "from .sub.deep import sibling\n",
+        "pkg/sub/__init__.py": "from ..initdep import Y\n",    # reached only as the __init__ on the way
+        "pkg/sub/leaf.py": "Z = 1\n",
+        "pkg/sub/deep/__init__.py": "",
+        "pkg/sub/deep/inner.py": "from ... import unused_by_name  # a relative import two levels up\n",
+        "pkg/sub/deep/sibling.py": "",
+        "pkg/unused_by_name.py": "",
+        "pkg/initdep.py": "Y = 2\n",
+        "pkg/plugins/__init__.py": '''
+            from importlib import import_module
+            NAMES = ("alpha", "beta")
+            for name in NAMES:
+                import_module(f"pkg.plugins.{name}")
+        ''',
+        "pkg/plugins/alpha.py": "",
+        "pkg/plugins/beta.py": "",
+        "pkg/plugins/gamma.py": "",            # not in NAMES: not reached
+        "pkg/dynamic.py": "import importlib\ndef load(x):\n    return importlib.import_module(f'pkg.sub.{x}')\n",
+        "pkg/unreached.py": "import pkg.top\n",
+    })
+    return tmp_path
+
+
+def test_closure_follows_every_kind_of_import(pkg):
+    closure = import_closure(["pkg.top"], path=[str(pkg)])
+    assert closure == sorted([
+        "pkg", "pkg.top", "pkg.absolute", "pkg.attr_target", "pkg.sub", "pkg.initdep", "pkg.sub.leaf",
+        "pkg.relative", "pkg.sub.deep", "pkg.sub.deep.sibling", "pkg.sub.deep.inner", "pkg.unused_by_name",
+        "pkg.plugins", "pkg.plugins.alpha", "pkg.plugins.beta",
+    ])
+
+
+def test_an_unresolvable_dynamic_import_takes_its_whole_package(pkg):
+    closure = import_closure(["pkg.dynamic"], path=[str(pkg)])
+    assert {"pkg.sub.leaf", "pkg.sub.deep.inner", "pkg.sub.deep.sibling", "pkg.initdep"} <= set(closure)
+    assert "pkg.top" not in closure and "pkg.plugins" not in closure
+
+
+def test_source_hash_changes_with_the_closure_only_and_not_with_the_location(pkg, tmp_path_factory):
+    closure = import_closure(["pkg.top"], path=[str(pkg)])
+    before = source_hash(closure, path=[str(pkg)])
+    assert len(before) == 64 and source_hash(reversed(closure), path=[str(pkg)]) == before
+
+    elsewhere = tmp_path_factory.mktemp("copy")
+    shutil.copytree(pkg / "pkg", elsewhere / "pkg")
+    assert source_hash(closure, path=[str(elsewhere)]) == before   # relative paths, not absolute ones
+
+    (pkg / "pkg" / "unreached.py").write_text("# edited\n")
+    (pkg / "pkg" / "plugins" / "gamma.py").write_text("# edited\n")
+    assert source_hash(import_closure(["pkg.top"], path=[str(pkg)]), path=[str(pkg)]) == before
+
+    (pkg / "pkg" / "sub" / "deep" / "sibling.py").write_text("# edited\n")
+    assert source_hash(closure, path=[str(pkg)]) != before
+
+
+def test_a_renamed_file_with_the_same_bytes_changes_the_hash(pkg):
+    one = source_hash(["pkg.sub.leaf"], path=[str(pkg)])
+    (pkg / "pkg" / "sub" / "twin.py").write_bytes((pkg / "pkg" / "sub" / "leaf.py").read_bytes())
+    assert source_hash(["pkg.sub.twin"], path=[str(pkg)]) != one
+
+
+def test_missing_modules_and_bad_input_fail_clearly(pkg):
+    with pytest.raises(ModuleNotFoundError, match="'pkg.nope'"):
+        import_closure(["pkg.nope"], path=[str(pkg)])
+    with pytest.raises(ModuleNotFoundError, match="'pkg.nope'"):
+        source_hash(["pkg.nope"], path=[str(pkg)])
+    with pytest.raises(TypeError, match="not the string"):
+        import_closure("pkg.top", path=[str(pkg)])
+
+
+def test_the_real_lib_train_closure():
+    closure = import_closure(["lib.train"])
+    assert {"lib", "lib.train", "lib.activations", "lib.activations.registry", "lib.seeding"} <= set(closure)
+    assert not [m for m in closure if m.startswith("lib.runner")]
+    assert module_file("lib.activations") == LIB / "activations" / "__init__.py"
+    assert all(module_file(m) is not None for m in closure)
+
+
+def test_a_runner_edit_leaves_the_training_hash_alone_but_a_training_edit_does_not(tmp_path):
+    shutil.copytree(LIB, tmp_path / "lib", ignore=shutil.ignore_patterns("__pycache__"))
+    where = [str(tmp_path)]
+    closure = import_closure(["lib.train"], path=where)
+    before = source_hash(closure, path=where)
+    assert before == source_hash(import_closure(["lib.train"]))   # the copy hashes like the original
+
+    cli = tmp_path / "lib" / "runner" / "cli.py"
+    cli.write_text(cli.read_text() + "\n# an edit of the runner\n")
+    assert source_hash(import_closure(["lib.train"], path=where), path=where) == before
+
+    train = tmp_path / "lib" / "train.py"
+    train.write_text(train.read_text() + "\n# an edit of the engine\n")
+    assert source_hash(import_closure(["lib.train"], path=where), path=where) != before
