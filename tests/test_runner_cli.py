@@ -199,3 +199,37 @@ def test_plain_papermill_with_an_impossible_value_fails_in_the_check_cell(root, 
     failed = [i for i, c in enumerate(executed.cells)
               if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
     assert failed and "PARAMETERS.check" in executed.cells[failed[0]].source
+
+
+CLAIMING_BODY = """
+from IPython.display import display
+from lib import report
+from lib.claims import ClaimSet
+from lib.stats import compare
+
+claims = ClaimSet("alpha")
+claims.add(id="tiny.alpha.bigger", source="swarm", wording="a is bigger", section="Alpha", setting="a test",
+           verdict=compare([n + 1.0, n + 1.1, n + 0.9], [0.0, 0.1, -0.1], claim="a>b", margin=0.5))
+display(report.table_download([{"seed": s, "value": s * n} for s in range(3)], "alpha", "values"))
+claims.publish()
+"""
+
+
+def test_claims_downloads_and_the_quick_banner_survive_reuse(book):
+    with (book / "_config.yml").open("a") as config:     # as the real book: Markdown outputs are MyST
+        config.write("sphinx:\n  config:\n    nb_render_markdown_format: myst\n")
+    write_notebook(book / "book" / "alpha.ipynb", "n: int = 3  # a count", CLAIMING_BODY)
+    for status in ("executed", "reused"):
+        result = run(book, "--profile", "quick")
+        assert result.returncode == 0, result.stderr
+        assert statuses(result)["alpha"] == status
+        records = json.loads((book / "_build" / "claims" / "alpha.json").read_text())["claims"]
+        assert [r["id"] for r in records] == ["tiny.alpha.bigger"]
+        assert records[0]["profile"] == "quick" and records[0]["verdict"]["outcome"] == "confirmed"
+        page = (book / "_build" / "html" / "book" / "alpha.html").read_text()
+        assert "Quick profile: small settings to test the build" in text_of(page)
+        link = re.search(r'href="([^"]*values\.csv)"', page)
+        assert link, "no download link on the page"
+        csv_text = (book / "_build" / "html" / "book" / link.group(1)).resolve().read_text()
+        assert csv_text.splitlines() == ["seed,value", "0,0", "1,2", "2,4"]
+    assert not (book / "_build" / "claims" / "beta.json").exists()      # beta publishes nothing

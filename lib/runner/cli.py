@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -76,12 +77,21 @@ def build(args) -> int:
 
     stage_dir = build_dir / "stage"
     stage(root, stage_dir)
+    claims_dir = build_dir / "claims"
+    if not args.chapter and claims_dir.is_dir():      # a whole build: no records of chapters no longer in the book
+        for stale in claims_dir.glob("*.json"):
+            if stale.stem not in chapters:
+                stale.unlink()
+    # The kernels papermill starts inherit this process's environment: the chapters' claim records say
+    # which profile computed them, and a closing chapter can read every record.
+    os.environ["ACTIVATION_BOOK_PROFILE"] = args.profile
+    os.environ["ACTIVATION_BOOK_CLAIMS"] = str(claims_dir)
     runs = []
     overall = tqdm(selected, desc="book", unit="chapter", disable=args.no_progress)
     for name in overall:
         overall.set_postfix_str(name)
         runs.append(execute_chapter(pages[name], overrides[name], args.profile, stage_dir,
-                                    build_dir / "executed", root, args.fresh, not args.no_progress))
+                                    build_dir / "executed", root, args.fresh, not args.no_progress, claims_dir))
     overall.close()
 
     if args.chapter:  # a preview of the chosen chapters; the whole book's HTML is left alone

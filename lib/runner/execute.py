@@ -28,6 +28,11 @@ STAGED_ITEMS = ("book", "_config.yml", "_toc.yml")
 IGNORED = shutil.ignore_patterns("_build", ".ipynb_checkpoints", "__pycache__", "profiles")
 
 
+DOWNLOADS = "downloads"            # chapters write their CSV files to <notebook folder>/downloads/<chapter>/
+QUICK_BANNER = ("```{warning}\nQuick profile: small settings to test the build; its verdicts mean nothing. "
+                "Build with `make book` (the full profile) for results.\n```")
+
+
 @dataclass
 class ChapterRun:
     """What happened to one chapter in this build."""
@@ -36,6 +41,9 @@ class ChapterRun:
     status: str                    # "executed", "reused" or "failed"
     seconds: float                 # execution time (of the cached run when reused)
     parameters: dict[str, Any] = field(default_factory=dict)   # the overrides passed to papermill
+    finished: str = ""             # when the chapter was executed (UTC, ISO 8601)
+    code_hash: str = ""            # of the lib code it can import
+    claims: int = 0                # claim records it published
 
 
 def notebook_imports(path: Path, search: list[str] | None = None) -> set[str]:
@@ -127,11 +135,49 @@ def _run_info_cell(page: Page, record: dict) -> nbformat.NotebookNode:
     return cell
 
 
-def _insert_run_info(nb: nbformat.NotebookNode, cell: nbformat.NotebookNode) -> None:
-    """Put the run-info note right after the title cell (the first markdown cell)."""
-    nb.cells = [c for c in nb.cells if "run-info" not in c.metadata.get("tags", [])]
+def _insert_run_info(nb: nbformat.NotebookNode, cell: nbformat.NotebookNode, profile: str) -> None:
+    """Put the run-info note (and, in the quick profile, a banner) right after the title cell."""
+    nb.cells = [c for c in nb.cells if not {"run-info", "profile-banner"} & set(c.metadata.get("tags", []))]
     first_md = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"), -1)
     nb.cells.insert(first_md + 1, cell)
+    if profile == "quick":
+        banner = nbformat.v4.new_markdown_cell(QUICK_BANNER)
+        banner.metadata["tags"] = ["profile-banner"]
+        nb.cells.insert(first_md + 1, banner)
+
+
+def _take_claims(nb: nbformat.NotebookNode) -> list[dict]:
+    """The claim records an executed chapter published, removed from its outputs (the page never shows them)."""
+    from lib import claims
+
+    records = claims.extract(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.get("outputs", []) if claims.MIME_TYPE not in o.get("data", {})]
+    return records
+
+
+def _publish(page: Page, records: list[dict], claims_dir: Path | None) -> int:
+    """Write a chapter's claim records to `claims_dir`/<chapter>.json (none: no file); returns how many."""
+    from lib import claims
+
+    if claims_dir is not None:
+        target = claims_dir / f"{page.name}.json"
+        if records:
+            claims.write(page.name, records, claims_dir)
+        elif target.exists():
+            target.unlink()
+    return len(records)
+
+
+def _keep_downloads(staged: Path, cache_dir: Path, name: str, restore: bool) -> None:
+    """Files a chapter wrote for readers to download, kept beside its cached notebook (and put back on reuse)."""
+    produced, kept = staged.parent / DOWNLOADS / name, cache_dir / f"{name}.downloads"
+    source, target = (kept, produced) if restore else (produced, kept)
+    if target.exists():
+        shutil.rmtree(target)
+    if source.is_dir():
+        shutil.copytree(source, target)
 
 
 def _failure_message(page: Page, err: Exception, saved: Path) -> str:
@@ -145,8 +191,12 @@ def _failure_message(page: Page, err: Exception, saved: Path) -> str:
 
 
 def execute_chapter(page: Page, parameters: dict[str, Any], profile: str,
-                    stage_dir: Path, cache_dir: Path, root: Path, fresh: bool, progress: bool) -> ChapterRun:
-    """Execute one notebook chapter in the stage (or reuse its cached result) and put the result there."""
+                    stage_dir: Path, cache_dir: Path, root: Path, fresh: bool, progress: bool,
+                    claims_dir: Path | None = None) -> ChapterRun:
+    """Execute one notebook chapter in the stage (or reuse its cached result) and put the result there.
+
+    Its claim records go to `claims_dir`/<chapter>.json; the files it wrote under
+    ``downloads/<chapter>/`` are kept with the cached notebook."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -158,7 +208,9 @@ def execute_chapter(page: Page, parameters: dict[str, Any], profile: str,
         record = json.loads(cached_meta.read_text())
         if record.get("key") == key:
             shutil.copy2(cached_nb, staged)
-            return ChapterRun(page.name, "reused", record["seconds"], parameters)
+            _keep_downloads(staged, cache_dir, page.name, restore=True)
+            return ChapterRun(page.name, "reused", record["seconds"], parameters, record["finished"], lib_hash,
+                              _publish(page, record.get("claims", []), claims_dir))
 
     cache_dir.mkdir(parents=True, exist_ok=True)
     running = cache_dir / f"{page.name}.running.ipynb"
@@ -181,12 +233,15 @@ def execute_chapter(page: Page, parameters: dict[str, Any], profile: str,
               "seconds": seconds, "lib_hash": lib_hash,
               "finished": datetime.now(timezone.utc).isoformat()}
     nb = nbformat.read(running, as_version=4)
+    record["claims"] = _take_claims(nb)
     # Saved widget state makes the page fetch the widget manager from a CDN; widgets need
     # a live kernel anyway, so chapters show them only in live notebooks.
     nb.metadata.pop("widgets", None)
-    _insert_run_info(nb, _run_info_cell(page, record))
+    _insert_run_info(nb, _run_info_cell(page, record), profile)
     nbformat.write(nb, running)
     running.replace(cached_nb)
     cached_meta.write_text(json.dumps(record, indent=2, default=repr))
     shutil.copy2(cached_nb, staged)
-    return ChapterRun(page.name, "executed", seconds, parameters)
+    _keep_downloads(staged, cache_dir, page.name, restore=False)
+    return ChapterRun(page.name, "executed", seconds, parameters, record["finished"], lib_hash,
+                      _publish(page, record["claims"], claims_dir))
