@@ -17,11 +17,16 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 
 from lib import swarm
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from reference_swarm import one_bee_of  # noqa: E402 (the tests' reference: one bee after another)
 
 
 def seconds(bee, num_bees: int, params: dict) -> float:
@@ -41,7 +46,7 @@ def main() -> None:
 
     x = torch.linspace(-5, 5, 61)
     engines = {"batched": swarm.DefaultTrain("batched"), "vmap": swarm.DefaultTrain("vmap")}
-    loop = swarm.default_train.one_bee
+    loop = one_bee_of()
     print(f"lib.swarm throughput: {args.epochs} epochs, 61 points, hidden 1, ReLU, SGD(0.01, 0.9), "
           f"1 intra-op thread (lib.swarm's default, for all three), median of {args.rounds} rounds, "
           f"load average {os.getloadavg()[0]:.2f} at start")

@@ -188,6 +188,7 @@ class BatchedMLP(nn.Module):
         self.weights = nn.ParameterList([nn.Parameter(w.transpose(1, 2).contiguous().clone()) for w in weights])
         self.biases = nn.ParameterList([nn.Parameter(b.unsqueeze(1).clone()) for b in biases])
         self.acts = nn.ModuleList(acts)
+        self._layer_cache = None
         for act in self.acts:
             if list(act.parameters()):
                 raise ValueError("BatchedMLP needs activations without learnable parameters; use the vmap backend")
@@ -205,21 +206,76 @@ class BatchedMLP(nn.Module):
             out[f"{name}.bias"] = b[:, 0, :]
         return out
 
+    def _layers(self) -> list[tuple[Tensor, Tensor]]:
+        # the Parameter objects themselves, listed once: indexing an nn.ParameterList costs more than the
+        # arithmetic of a small bee (`.to()` keeps the objects and changes their data, so the list stays valid)
+        if getattr(self, "_layer_cache", None) is None:
+            self._layer_cache = list(zip(list(self.weights), list(self.biases)))
+            self._act_cache = list(self.acts)
+        return self._layer_cache
+
     def features(self, x: Tensor) -> Tensor:
         """x (N, in) -> last hidden layer of every member, (n, N, width)."""
-        h = x
-        for i, (w, b, act) in enumerate(zip(self.weights[:-1], self.biases[:-1], self.acts)):
-            if i == 0 and x.shape[1] == 1:
-                # one input: the layer is an outer product, cheaper elementwise than as a matrix product
-                h = act(torch.addcmul(b, x.unsqueeze(0), w))
-            elif i == 0:
-                h = act(torch.baddbmm(b, x.unsqueeze(0).expand(self.size, *x.shape), w))
-            else:
-                h = act(torch.baddbmm(b, h, w))
-        return h
+        return self._forward(x, self._layers()[:-1], keep=None)
 
     def forward(self, x: Tensor) -> Tensor:
-        return torch.baddbmm(self.biases[-1], self.features(x), self.weights[-1])
+        layers = self._layers()
+        w, b = layers[-1]
+        return torch.baddbmm(b, self._forward(x, layers[:-1], keep=None), w)
+
+    def _forward(self, x: Tensor, hidden: list[tuple[Tensor, Tensor]], keep: list | None) -> Tensor:
+        """The hidden layers; with `keep`, appends each layer's (input, pre-activation, output) for `mse_backward`."""
+        h = x
+        for i, ((w, b), act) in enumerate(zip(hidden, self._act_cache)):
+            if i == 0 and x.shape[1] == 1:
+                # one input: the layer is an outer product, cheaper elementwise than as a matrix product
+                z = torch.addcmul(b, x.unsqueeze(0), w)
+            elif i == 0:
+                z = torch.baddbmm(b, x.unsqueeze(0).expand(self.size, *x.shape), w)
+            else:
+                z = torch.baddbmm(b, h, w)
+            out = act(z)
+            if keep is not None:
+                keep.append((h, z, out))
+            h = out
+        return h
+
+    @torch.no_grad()
+    def mse_forward(self, x: Tensor) -> tuple[Tensor, list]:
+        """Outputs (n, N, out) and what `mse_backward` needs, without building an autograd graph."""
+        layers, keep = self._layers(), []
+        w, b = layers[-1]
+        h = self._forward(x, layers[:-1], keep)
+        keep.append((h, None, None))
+        return torch.baddbmm(b, h, w), keep
+
+    @torch.no_grad()
+    def mse_backward(self, outputs: Tensor, keep: list, y: Tensor, weight: Tensor | None = None) -> list[Tensor]:
+        """Gradients of sum_i weight_i * MSE_i (weight None: all 1) with respect to `parameters()` (weights, then
+        biases), written out: for bees of a few units, autograd's bookkeeping costs more than the arithmetic."""
+        layers = self._layers()
+        g = (outputs - y.unsqueeze(0)).mul_(2.0 / (outputs.shape[1] * outputs.shape[2]))
+        if weight is not None:
+            g = torch.where(weight.view(-1, 1, 1) > 0, g, torch.zeros_like(g))
+        grad_w, grad_b = [None] * len(layers), [None] * len(layers)
+        h_last = keep[-1][0]
+        w_last = layers[-1][0]
+        grad_w[-1] = torch.bmm(h_last.transpose(1, 2), g)
+        grad_b[-1] = g.sum(dim=1, keepdim=True)
+        grad_h = torch.bmm(g, w_last.transpose(1, 2))
+        for i in range(len(layers) - 2, -1, -1):
+            h_in, z, h_out = keep[i]
+            grad_z = _activation_backward(self._act_cache[i], z, h_out, grad_h)
+            grad_b[i] = grad_z.sum(dim=1, keepdim=True)
+            if i == 0 and h_in.shape[1] == 1:
+                grad_w[i] = (grad_z * h_in.unsqueeze(0)).sum(dim=1, keepdim=True)
+            elif i == 0:
+                grad_w[i] = torch.matmul(h_in.transpose(0, 1), grad_z)
+            else:
+                grad_w[i] = torch.bmm(h_in.transpose(1, 2), grad_z)
+            if i > 0:
+                grad_h = torch.bmm(grad_z, layers[i][0].transpose(1, 2))
+        return grad_w + grad_b
 
     def member(self, i: int) -> MLP:
         """Member i as an ordinary `lib.models.MLP` (on the CPU, detached)."""
@@ -230,6 +286,23 @@ class BatchedMLP(nn.Module):
         state = {k: v[i].detach().cpu().clone() for k, v in self.params().items()}
         model.load_state_dict(state)
         return model.to(self.weights[0].dtype)
+
+
+def _activation_backward(act: nn.Module, z: Tensor, h: Tensor, grad_h: Tensor) -> Tensor:
+    """dL/dz from dL/dh for h = act(z): closed forms for the common parameter-free activations, autograd else."""
+    kind = type(act)
+    if kind is nn.ReLU:                     # what autograd's ReLU backward computes, fused
+        return torch.ops.aten.threshold_backward(grad_h, h, 0)
+    if kind is nn.Tanh:
+        return grad_h * (1 - h * h)
+    if kind is nn.Sigmoid:
+        return grad_h * (h * (1 - h))
+    if kind is nn.Tanhshrink:               # x - tanh x: slope tanh^2 x = (z - h)^2
+        return grad_h * (z - h).square()
+    with torch.enable_grad():
+        z = z.detach().requires_grad_(True)
+        (grad_z,) = torch.autograd.grad(act(z), z, grad_h)
+    return grad_z
 
 
 def member_losses(outputs: Tensor, target: Tensor, loss: str) -> Tensor:
@@ -289,6 +362,27 @@ class EnsembleHistory:
         return int((self.diverged_at >= 0).sum())
 
 
+class _ForeachSGD:
+    """SGD with momentum exactly as torch.optim.SGD computes it (no dampening, weight decay or Nesterov):
+    buf = g at the first step, then buf = momentum * buf + g; p -= lr * buf, as a few foreach calls."""
+
+    def __init__(self, params: list[Tensor], lr: float, momentum: float):
+        self.params, self.lr, self.momentum = params, lr, momentum
+        self.buffers: list[Tensor] | None = None
+
+    @torch.no_grad()
+    def step(self, grads: list[Tensor]) -> None:
+        if self.momentum == 0:
+            torch._foreach_add_(self.params, grads, alpha=-self.lr)
+            return
+        if self.buffers is None:
+            self.buffers = [g.detach().clone() for g in grads]
+        else:
+            torch._foreach_mul_(self.buffers, self.momentum)
+            torch._foreach_add_(self.buffers, grads)
+        torch._foreach_add_(self.params, self.buffers, alpha=-self.lr)
+
+
 def train_ensemble(members: Ensemble | BatchedMLP, train_data: tuple[Tensor, Tensor], *, epochs: int,
                    optimizer: str = "adam", lr: float = 1e-3, momentum: float = 0.0, loss: str = "mse",
                    batch_size: int | None = None, eval_data: Mapping[str, tuple[Tensor, Tensor]] | None = None,
@@ -317,11 +411,15 @@ def train_ensemble(members: Ensemble | BatchedMLP, train_data: tuple[Tensor, Ten
     dev, x, y, evals = place(train_data, eval_data, device)
     members.to(dev)
     params = [p for p in members.parameters() if p.requires_grad]
-    kwargs = {"momentum": momentum} if optimizer == "sgd" else {}
-    opt = OPTIMIZERS[optimizer](params, lr=lr, **kwargs)
+    # Written-out gradients for stacked MLPs on MSE, and SGD as foreach updates: for small networks the
+    # bookkeeping of autograd and torch.optim costs more than the arithmetic. Same updates as torch.optim.SGD.
+    manual_gradients = isinstance(members, BatchedMLP) and loss == "mse"
+    sgd = _ForeachSGD(params, lr, momentum) if optimizer == "sgd" else None
+    opt = None if sgd is not None else OPTIMIZERS[optimizer](params, lr=lr)
     generator = torch.Generator().manual_seed(seed)
     n = members.size
     active = torch.ones(n, dtype=torch.bool, device=dev)
+    all_active = True
     history = EnsembleHistory(diverged_at=np.full(n, -1))
     eval_names = [f"{k}_{m}" for k in evals for m in (("loss", "acc") if loss == "cross_entropy" else ("loss",))]
     limit, taken = current_limit(), 0
@@ -332,28 +430,46 @@ def train_ensemble(members: Ensemble | BatchedMLP, train_data: tuple[Tensor, Ten
         running, count = torch.zeros(n, device=dev), 0
         for b, index in enumerate(batch_indices(len(x), batch_size, generator)):
             xb, yb = x[index], y[index]
-            opt.zero_grad(set_to_none=True)
-            outputs = members(xb)
-            losses = member_losses(outputs, yb, loss)
+            if manual_gradients:
+                outputs, keep = members.mse_forward(xb)
+                losses = member_losses(outputs, yb, loss)
+            else:
+                for p in params:
+                    p.grad = None
+                outputs = members(xb)
+                losses = member_losses(outputs, yb, loss)
             if record is not None and b == 0 and (epoch == 1 or epoch % record_every == 0):
                 kept = record(epoch, members, outputs.detach())
                 history.record_epochs.append(epoch)
                 for name, value in kept.items():
-                    history.records.setdefault(name, []).append(value.detach().cpu().numpy())
-            finite = torch.isfinite(losses)
-            newly = active & ~finite
-            if newly.any():
-                history.diverged_at[newly.cpu().numpy()] = epoch
-                active &= finite
-            torch.where(active, losses, torch.zeros_like(losses)).sum().backward()
-            frozen = ~active
-            if frozen.any():
+                    history.records.setdefault(name, []).append(value.detach().cpu().numpy().copy())
+            if all_active and not bool(torch.isfinite(losses).all()):
+                all_active = False
+            if not all_active:
+                finite = torch.isfinite(losses)
+                newly = active & ~finite
+                if newly.any():
+                    history.diverged_at[newly.cpu().numpy()] = epoch
+                    active &= finite
+            weight = None if all_active else active.to(losses.dtype)
+            if manual_gradients:
+                grads = members.mse_backward(outputs, keep, yb, weight)
+            else:
+                (losses.sum() if weight is None else torch.where(active, losses, torch.zeros_like(losses)).sum()
+                 ).backward()
+                grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+            frozen = None if all_active else ~active
+            if frozen is not None:
                 saved = [p.detach()[frozen].clone() for p in params]
-                for p in params:
-                    if p.grad is not None:
-                        p.grad[frozen] = 0.0
-            opt.step()
-            if frozen.any():
+                for g in grads:
+                    g[frozen] = 0.0
+            if sgd is not None:
+                sgd.step(grads)
+            else:
+                for p, g in zip(params, grads):
+                    p.grad = g
+                opt.step()
+            if frozen is not None:
                 with torch.no_grad():
                     for p, old in zip(params, saved):
                         p[frozen] = old
@@ -363,8 +479,9 @@ def train_ensemble(members: Ensemble | BatchedMLP, train_data: tuple[Tensor, Ten
             if limit is not None and taken >= limit:
                 break
         last = epoch == epochs or (limit is not None and taken >= limit)
-        nan = torch.full_like(running, float("nan"))
-        row = {"train_loss": torch.where(active, running / count, nan).cpu().numpy()}
+        mean = running / count
+        row = {"train_loss": (mean if all_active else torch.where(active, mean, torch.full_like(mean, math.nan))
+                              ).cpu().numpy()}
         if evals and (epoch % eval_every == 0 or last):
             for name, (ex, ey) in evals.items():
                 for metric, value in evaluate_ensemble(members, ex, ey, loss).items():
