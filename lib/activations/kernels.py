@@ -51,6 +51,22 @@ def _number(p: Tensor) -> float | None:
     return None
 
 
+def _fits(t: Tensor, *others) -> bool:
+    """Whether an in-place op on the temporary `t` with `others` is safe: outside transforms, and
+    broadcasting the others leaves t's shape (a generated vmap rule may hand in a parameter with a
+    batch dimension the input lacks)."""
+    if _transformed():
+        return False
+    shape = t.shape
+    return all(not isinstance(o, Tensor) or torch.broadcast_shapes(shape, o.shape) == shape for o in others)
+
+
+def _prelu(x: Tensor, w: Tensor) -> Tensor:
+    """x if x > 0 else w·x: torch's PReLU kernel (whose batching rule resizes an output under
+    vmap when only w is batched, so the transforms get the same formula as a where)."""
+    return torch.where(x > 0, x, w * x) if _transformed() else aten._prelu_kernel(x, w)
+
+
 def _total(t: Tensor, shape: torch.Size) -> Tensor:
     return t.sum() if len(shape) == 0 else t.sum_to_size(shape)
 
@@ -59,7 +75,7 @@ def _inner(temp: Tensor, other: Tensor, shape: torch.Size) -> Tensor:
     """sum(temp * other) reduced to a parameter's broadcast `shape`. `temp` is a temporary of
     the caller's, overwritten outside transforms. A scalar's reduction of two contiguous
     tensors is one `torch.dot` (no product tensor)."""
-    if _transformed():
+    if not _fits(temp, other):
         return _total(temp * other, shape)
     if len(shape) == 0 and temp.shape == other.shape and temp.is_contiguous() and other.is_contiguous():
         return torch.dot(temp.view(-1), other.view(-1))
@@ -68,18 +84,18 @@ def _inner(temp: Tensor, other: Tensor, shape: torch.Size) -> Tensor:
 
 def _mul(t: Tensor, other) -> Tensor:
     """t * other, in place outside transforms (t must be a temporary of full size)."""
-    return t * other if _transformed() else t.mul_(other)
+    return t.mul_(other) if _fits(t, other) else t * other
 
 
 def _add(t: Tensor, other) -> Tensor:
-    return t + other if _transformed() else t.add_(other)
+    return t.add_(other) if _fits(t, other) else t + other
 
 
 def _signed_power_value(x: Tensor, z: Tensor) -> Tensor:
     """sign(x)·|x|^z as copysign(|x|^z, x): the same values (0 keeps the sign of x)."""
-    if _transformed():
-        return torch.copysign(torch.pow(x.abs(), z), x)
-    return x.abs().pow_(z).copysign_(x)
+    a = x.abs()
+    power = a.pow_(z) if _fits(a, z) else torch.pow(a, z)
+    return power.copysign_(x) if _fits(power, x) else torch.copysign(power, x)
 
 
 def _log_abs(x: Tensor) -> Tensor:
@@ -98,8 +114,9 @@ def _power_slope_from_log(log_abs: Tensor, z: Tensor) -> Tensor:
     if _transformed():
         slope = torch.exp(torch.maximum(log_abs, log_floor) * (z - 1))
         return torch.nan_to_num(slope, nan=1.0, posinf=math.inf) * z
-    return torch.maximum(log_abs, log_floor, out=log_abs).mul_(z - 1).exp_().nan_to_num_(nan=1.0, posinf=math.inf) \
-        .mul_(z)
+    capped = torch.maximum(log_abs, log_floor, out=log_abs) if _fits(log_abs, log_floor) else \
+        torch.maximum(log_abs, log_floor)
+    return _mul(_mul(capped, z - 1).exp_().nan_to_num_(nan=1.0, posinf=math.inf), z)
 
 
 def _times_log(value: Tensor, log_abs: Tensor) -> Tensor:
@@ -161,7 +178,7 @@ class TanhExpPower(torch.autograd.Function):
         s = _signed_power_value(x, k)
         if _transformed():
             return x * torch.tanh(torch.exp(s.clamp(max=EXP_CLAMP)))
-        return s.clamp_(max=EXP_CLAMP).exp_().tanh_().mul_(x)
+        return _mul(s.clamp_(max=EXP_CLAMP).exp_().tanh_(), x)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -179,8 +196,9 @@ class TanhExpPower(torch.autograd.Function):
         exp_s = torch.exp(s.clamp(max=EXP_CLAMP)) if transformed else s.clamp_(max=EXP_CLAMP).exp_()
         tanh = torch.tanh(exp_s)
         # Q = x·E·(1 - T²), written over E
-        q = aten.tanh_backward(exp_s, tanh) * x if transformed else \
-            aten.tanh_backward.grad_input(exp_s, tanh, grad_input=exp_s).mul_(x)
+        q = aten.tanh_backward(exp_s, tanh) if transformed else \
+            aten.tanh_backward.grad_input(exp_s, tanh, grad_input=exp_s)
+        q = _mul(q, x)
         grad_x = grad_k = None
         if need_k:
             grad_k = _inner(_mul(ds_dk, q), grad, k.shape)
@@ -205,7 +223,7 @@ class LeakyReLUFunction(torch.autograd.Function):
     @staticmethod
     def forward(x: Tensor, z: Tensor) -> Tensor:
         slope = _number(z)
-        return F.leaky_relu(x, slope) if slope is not None else aten._prelu_kernel(x, z)
+        return F.leaky_relu(x, slope) if slope is not None else _prelu(x, z)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -226,8 +244,10 @@ class LeakyReLUFunction(torch.autograd.Function):
             grad_x = torch.addcmul(positive, negative, z)
             grad_z = _total(negative * x, z.shape)
         else:
-            grad_x = positive.addcmul_(negative, z)           # g + 0·z, or 0 + g·z: exact
-            grad_z = _total(negative.mul_(x), z.shape) if need_z else None
+            # g + 0·z, or 0 + g·z: exact
+            grad_x = positive.addcmul_(negative, z) if _fits(positive, negative, z) else \
+                torch.addcmul(positive, negative, z)
+            grad_z = _total(_mul(negative, x), z.shape) if need_z else None
         return (grad_x if need_x else None), (grad_z if need_z else None)
 
 
@@ -246,7 +266,7 @@ class HardswishFunction(torch.autograd.Function):
     @staticmethod
     def forward(x: Tensor, z: Tensor) -> Tensor:
         u = x * (3.0 / z)
-        return F.hardswish(u, inplace=True).mul_(z / 3.0)
+        return _mul(F.hardswish(u, inplace=True), z / 3.0)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -259,8 +279,9 @@ class HardswishFunction(torch.autograd.Function):
         u = x * (3.0 / z)
         grad_z = grad_x = None
         if need_z:
-            window = aten.hardsigmoid_backward(grad, u)       # g/6 on |u| < 3, else 0
-            grad_z = _inner(_mul(window, u), u, z.shape) * (-1.0 / 3.0)
+            # g on |u| < 3, else 0 (hardsigmoid_backward would give g/6, but with a float32 1/6)
+            window = aten.hardtanh_backward(grad, u, -3.0, 3.0)
+            grad_z = _inner(_mul(window, u), u, z.shape) * (-1.0 / 18.0)
             del window
         if need_x:
             grad_x = aten.hardswish_backward(grad, u)
@@ -284,7 +305,7 @@ class GELUFunction(torch.autograd.Function):
         u = x * (math.sqrt(2.0) / w)
         if _transformed():
             return F.gelu(u) * (math.sqrt(2.0) * z * w)
-        return aten.gelu_(u).mul_(math.sqrt(2.0) * z * w)
+        return _mul(aten.gelu_(u), math.sqrt(2.0) * z * w)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -330,7 +351,7 @@ class SELUFunction(torch.autograd.Function):
     @staticmethod
     def forward(x: Tensor, z: Tensor, w: Tensor) -> Tensor:
         alpha = _number(w)
-        inner = aten.elu(x, alpha, 1.0, 1.0) if alpha is not None else aten._prelu_kernel(aten.elu(x), w)
+        inner = aten.elu(x, alpha, 1.0, 1.0) if alpha is not None else _prelu(aten.elu(x), w)
         return _mul(inner, z)
 
     @staticmethod
@@ -359,7 +380,7 @@ class SELUFunction(torch.autograd.Function):
                 # 1 for x > 0, -e^x for x <= 0 (ELU's backward with alpha = -1), then PReLU with
                 # slope -w turns the second branch into w·e^x
                 one = torch.ones((), dtype=x.dtype, device=x.device).expand_as(x)
-                slope = aten._prelu_kernel(aten.elu_backward(one, -1.0, 1.0, 1.0, False, x), -w)
+                slope = _prelu(aten.elu_backward(one, -1.0, 1.0, 1.0, False, x), -w)
                 grad_x = _mul(_mul(slope, grad), z)
         return grad_x, grad_z, grad_w
 
@@ -390,14 +411,13 @@ class SwishFunction(torch.autograd.Function):
         t = x * beta
         grad_x = grad_beta = None
         if need_beta:
-            if _transformed():
-                grad_beta = _total(aten.sigmoid_backward(grad, torch.sigmoid(t)) * x * x, beta.shape)
-            else:
-                s = torch.sigmoid(t)
-                s = aten.sigmoid_backward.grad_input(grad, s, grad_input=s)   # g·σ(1-σ), over σ
-                grad_beta = _inner(s.mul_(x), x, beta.shape)
-                del s
+            s = torch.sigmoid(t)
+            # g·σ(1-σ), written over σ
+            s = aten.sigmoid_backward.grad_input(grad, s, grad_input=s) if _fits(s, grad) else \
+                aten.sigmoid_backward(grad, s)
+            grad_beta = _inner(_mul(s, x), x, beta.shape)
+            del s
         if need_x:
-            grad_x = aten.silu_backward(grad, t) if _transformed() else \
-                aten.silu_backward.grad_input(grad, t, grad_input=t)
+            grad_x = aten.silu_backward.grad_input(grad, t, grad_input=t) if _fits(t, grad) else \
+                aten.silu_backward(grad, t)
         return grad_x, grad_beta
