@@ -193,3 +193,67 @@ def test_scalar_fast_path_and_tensor_path_agree():
         for a, b in zip(gp1, gp2, strict=True):
             torch.testing.assert_close(a, b)
 
+
+
+# --- Snake ------------------------------------------------------------------------------------------
+
+SNAKE_FEATURES = {"layer": None, "channel": 3}
+
+
+def snake(granularity, seed=0, a=0.8):
+    act = activations.get("snake", a=a, learnable=True, num_features=SNAKE_FEATURES[granularity]).double()
+    with torch.no_grad():
+        act.a.add_(0.3 * torch.randn(act.a.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64))
+    return act
+
+
+@pytest.mark.parametrize("granularity", list(SNAKE_FEATURES))
+def test_snake_values_and_gradients_equal_autograd_through_its_formula(granularity):
+    act = snake(granularity)
+    x = torch.randn(40, 3, dtype=torch.float64) * 3
+    weight = torch.randn(40, 3, dtype=torch.float64)
+
+    def grads(f):
+        xr = x.clone().requires_grad_(True)
+        y = f(xr)
+        return (y, *torch.autograd.grad((y * weight).sum(), (xr, act.a)))
+
+    a = act.a if granularity == "layer" else act.a.reshape(1, 3)
+    fused, reference = grads(act), grads(lambda xr: xr + torch.sin(a * xr) ** 2 / a)
+    for got, want in zip(fused, reference, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+    x32 = x.float().requires_grad_(True)
+    gradcheck_input = (x[:5].clone().requires_grad_(True), act.a.detach().clone().requires_grad_(True))
+    assert torch.autograd.gradcheck(lambda xi, ai: torch.func.functional_call(act, {"a": ai}, (xi,)), gradcheck_input)
+    assert torch.isfinite(activations.get("snake", a=0.8)(x32)).all()
+
+
+@pytest.mark.parametrize("granularity", list(SNAKE_FEATURES))
+def test_snake_vmap_over_stacked_frequencies_equals_separate_modules(granularity):
+    members = [snake(granularity, seed=s) for s in (1, 2)]
+    stacked = {"a": torch.stack([m.a.detach() for m in members])}
+    x = torch.randn(2, 10, 3, dtype=torch.float64)
+
+    def loss(params, xi):
+        return (torch.func.functional_call(members[0], params, (xi,)) ** 2).sum()
+
+    grads = torch.func.vmap(torch.func.grad(loss))(stacked, x)
+    for i, m in enumerate(members):
+        (m(x[i]) ** 2).sum().backward()
+        torch.testing.assert_close(grads["a"][i], m.a.grad)
+
+
+@pytest.mark.parametrize("learnable", [False, True])
+def test_snake_saves_only_its_input_and_frequency(learnable):
+    act = activations.get("snake", a=2.0, learnable=learnable, num_features=8)
+    x = torch.randn(64, 8, requires_grad=True)
+    saved: dict[int, int] = {}
+
+    def pack(t):
+        saved[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        act(x)
+    assert x.untyped_storage().data_ptr() in saved
+    assert sum(saved.values()) <= x.untyped_storage().nbytes() + 8 * 4
