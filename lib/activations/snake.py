@@ -30,7 +30,8 @@ def snake_variance(a: float) -> float:
 
 
 class SnakeFunction(torch.autograd.Function):
-    """x + sin^2(a x)/a with a hand-written backward (4x faster than autograd's, saves only x and a).
+    """x + sin^2(a x)/a with a hand-written backward (saves only x and a; one sine for the input
+    gradient, two when a is learnable; temporaries overwritten in place outside torch.func transforms).
 
     Defined for every real a: at a = 0 it is the identity (its limit), and a < 0 gives
     x - sin^2(|a| x)/|a|, so a learnable `a` that an optimiser pushes to or below zero
@@ -45,7 +46,9 @@ class SnakeFunction(torch.autograd.Function):
     def forward(x: Tensor, a: Tensor) -> Tensor:
         safe = torch.where(a == 0, torch.ones_like(a), a)   # sin(0 * x) = 0, so a = 0 gives x exactly
         s = torch.sin(a * x)
-        return x + s * s / safe
+        if torch._C._are_functorch_transforms_active() or s.shape != x.shape:
+            return x + s * s / safe
+        return s.mul_(s).div_(safe).add_(x)                 # the same ops, in one buffer
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -54,15 +57,28 @@ class SnakeFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor):
         x, a = ctx.saved_tensors
-        ax = a * x
-        s, c = torch.sin(ax), torch.cos(ax)
-        grad_x = grad * (1 + 2 * s * c) if ctx.needs_input_grad[0] else None
+        plain = not torch._C._are_functorch_transforms_active()
+        # sin(2ax) = 2 sin(ax) cos(ax) (a few ulp apart): df/dx = 1 + sin(2ax) costs one sine, not two
+        double = torch.sin((2 * a) * x)
+        grad_x = torch.addcmul(grad, grad, double) if ctx.needs_input_grad[0] else None
         grad_a = None
         if ctx.needs_input_grad[1]:
             safe = torch.where(a == 0, torch.ones_like(a), a)
-            da = torch.where(a == 0, x * x, (2 * x * s * c - s * s / safe) / safe)
-            grad_a = (grad * da).sum_to_size(a.shape).to(a.dtype)
+            s = torch.sin(a * x)
+            if plain and double.shape == x.shape == s.shape == grad.shape:
+                da = double.mul_(x).sub_(s.mul_(s).div_(safe)).div_(safe)   # (x sin 2ax - sin²(ax)/a)/a
+                if bool((a == 0).any()):
+                    da = torch.where(a == 0, x * x, da)
+                grad_a = _reduce(da.mul_(grad), a.shape)
+            else:
+                da = torch.where(a == 0, x * x, (x * double - s * s / safe) / safe)
+                grad_a = _reduce(grad * da, a.shape)
+            grad_a = grad_a.to(a.dtype)
         return grad_x, grad_a
+
+
+def _reduce(t: Tensor, shape: torch.Size) -> Tensor:
+    return t.sum() if len(shape) == 0 else t.sum_to_size(shape)
 
 
 @register("snake", label="Snake", formula=r"x + \frac{\sin^2(a x)}{a}", family="periodic",

@@ -36,10 +36,19 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lib.activations.base import add_parameter, broadcast_to_input, parameter_shape
+from lib.activations.kernels import (  # noqa: F401 (re-exported)
+    EXP_CLAMP,
+    SLOPE_FLOOR,
+    GELUFunction,
+    HardswishFunction,
+    LeakyReLUFunction,
+    SELUFunction,
+    SignedPower,
+    SwishFunction,
+    TanhExpPower,
+)
 from lib.activations.registry import register
 
-SLOPE_FLOOR = 1e-6          # δ: |x| below it gets the slope of |x| = δ in the signed power
-EXP_CLAMP = 20.0            # tanh(e^20) == 1 in float64: inputs above it change no value
 SELU_SCALE = 1.0507009873554804934193349852946
 SELU_ALPHA = 1.6732632423543772848170429916717
 
@@ -71,35 +80,6 @@ def _check_real(name: str, value) -> float:
     if not (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     return float(value)
-
-
-class SignedPower(torch.autograd.Function):
-    """sign(x)·|x|^z, exact values, slope capped below |x| = δ and d/dz = 0 at x = 0 (see module doc)."""
-
-    generate_vmap_rule = True
-
-    @staticmethod
-    def forward(x: Tensor, z: Tensor) -> Tensor:
-        return torch.sign(x) * torch.abs(x).pow(z)
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        ctx.save_for_backward(*inputs)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        x, z = ctx.saved_tensors
-        a = torch.abs(x)
-        grad_x = grad_z = None
-        if ctx.needs_input_grad[0]:
-            capped = torch.where(z < 1, a.clamp_min(SLOPE_FLOOR), a)
-            grad_x = grad * z * capped.pow(z - 1)
-        if ctx.needs_input_grad[1]:
-            positive = a > 0
-            log_a = torch.log(torch.where(positive, a, torch.ones_like(a)))
-            dz = torch.where(positive, torch.sign(x) * a.pow(z) * log_a, torch.zeros_like(a))
-            grad_z = (grad * dz).sum_to_size(z.shape).to(z.dtype)
-        return grad_x, grad_z
 
 
 def signed_power(x: Tensor, z: Tensor | float) -> Tensor:
@@ -220,10 +200,9 @@ class THardswish(TrainableActivation):
         super().__init__({"z": z}, learnable, granularity, num_features, feature_dim)
 
     def forward(self, x: Tensor) -> Tensor:
-        z = self.value("z", x)
-        # x·clamp(x + z, 0, 2z)/(2z) is 0 below -z, x above z and x(x+z)/(2z) between: one
-        # expression, no branch that could overflow, 4 elementwise ops instead of 7
-        return x * torch.clamp(x + z, min=torch.zeros_like(z), max=2 * z) / (2 * z)
+        # x·clamp(x + z, 0, 2z)/(2z): 0 below -z, x above z and x(x+z)/(2z) between, no branch
+        # that could overflow; evaluated as (z/3)·hardswish(3x/z) (see HardswishFunction)
+        return HardswishFunction.apply(x, self.value("z", x))
 
 
 @register("tleaky_relu", label="TLeakyReLU", formula=r"x \text{ if } x > 0 \text{ else } z\,x",
@@ -241,13 +220,7 @@ class TLeakyReLU(TrainableActivation):
         super().__init__({"z": z}, learnable, granularity, num_features, feature_dim)
 
     def forward(self, x: Tensor) -> Tensor:
-        z = self.raw_z.to(x.dtype)
-        # torch's fused PReLU computes exactly this for one slope or one per channel (dim 1)
-        if z.dim() == 0:
-            return F.prelu(x, z.reshape(1))
-        if z.dim() == 1 and self.feature_dim % max(x.dim(), 1) == 1 and x.dim() >= 2:
-            return F.prelu(x, z)
-        return torch.where(x > 0, x, self.value("z", x) * x)
+        return LeakyReLUFunction.apply(x, self.value("z", x))
 
 
 @register("tgelu", label="TGELU", formula=r"z\,x\left(1 + \operatorname{erf}(x / w)\right)", family="sqrt",
@@ -270,7 +243,7 @@ class TGELU(TrainableActivation):
         super().__init__({"z": z, "w": w}, learnable, granularity, num_features, feature_dim)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.value("z", x) * x * (1 + torch.erf(x / self.value("w", x)))
+        return GELUFunction.apply(x, self.value("z", x), self.value("w", x))
 
 
 @register("tselu", label="TSELU", formula=r"z\,x \text{ if } x \ge 0 \text{ else } z\,w\,(e^{x} - 1)",
@@ -289,8 +262,8 @@ class TSELU(TrainableActivation):
         super().__init__({"z": z, "w": w}, learnable, granularity, num_features, feature_dim)
 
     def forward(self, x: Tensor) -> Tensor:
-        z = self.value("z", x)
-        return z * torch.where(x >= 0, x, self.value("w", x) * torch.expm1(x.clamp(max=0)))
+        # z·where(x >= 0, x, w·expm1(min(x, 0))), fused (see SELUFunction)
+        return SELUFunction.apply(x, self.value("z", x), self.value("w", x))
 
 
 @register("tswish", label="TSwish", formula=r"\frac{x}{1 + z^{-x}} = x\,\sigma(x \ln z)", family="sqrt",
@@ -313,7 +286,7 @@ class TSwish(TrainableActivation):
 
     def forward(self, x: Tensor) -> Tensor:
         beta = broadcast_to_input(self.raw_z, x, self.feature_dim).to(x.dtype)
-        return x * torch.sigmoid(beta * x)
+        return SwishFunction.apply(x, beta)       # x·sigmoid(beta·x)
 
 
 @register("tsqrt_tanh", label="TSQRT_tanh",
@@ -338,8 +311,8 @@ class TSQRTTanh(TrainableActivation):
         super().__init__({"k": k}, learnable, granularity, num_features, feature_dim)
 
     def forward(self, x: Tensor) -> Tensor:
-        s = signed_power(x, self.value("k", x))
-        return x * torch.tanh(torch.exp(s.clamp(max=EXP_CLAMP)))
+        # x·tanh(exp(min(signed_power(x, k), 20))), fused (see TanhExpPower)
+        return TanhExpPower.apply(x, self.value("k", x))
 
 
 TRAINABLE = {"tsqrt": "SQRT", "thardswish": "Hardswish", "tleaky_relu": "LeakyReLU", "tgelu": "GELU",
