@@ -117,6 +117,7 @@ def test_tables_say_outcome_effect_setting_and_link(tmp_path):
     assert "[The effect of $a$](alpha.ipynb#the-effect-of-)" in rows[0]
     assert "(beta.ipynb)" in rows[1]                          # no notebook to find the section in
     assert "No chapter of this build recorded a claim" in findings.source_markdown(records, "ortho", tmp_path)
+    assert text.startswith("2 claims of this source")
 
 
 def test_overview_counts_and_csv_rows():
@@ -186,9 +187,10 @@ def test_the_report_page_lists_each_chapter_and_every_parameter(tmp_path):
             ChapterRun("beta", "reused", 1.0, {}, "2026-11-29T09:00:00+00:00", "fedcba9876543210", 0)]
     text = report_markdown(pages, runs, "quick", preview=False)
     rows = [line for line in text.splitlines() if line.startswith("| {doc}")]
-    assert rows[0] == ("| {doc}`/book/alpha` | executed | quick | 12.3 | 2026-11-30 10:00:00 | `abcdef0123` "
-                       "| 7 | 5 | 2 |")
-    assert rows[1] == "| {doc}`/book/beta` | reused | quick | 1.0 | 2026-11-29 09:00:00 | `fedcba9876` | – | – | 0 |"
+    assert rows[0] == ("| {doc}`alpha </book/alpha>` | executed | quick | 12.3 | 2026-11-30 10:00 | `abcdef0123` "
+                       "| 7 / 5 | 2 |")
+    assert rows[1] == ("| {doc}`beta </book/beta>` | reused | quick | 1.0 | 2026-11-29 09:00 | `fedcba9876` "
+                       "| – / – | 0 |")
     assert "1 of 2 chapters were executed now (12.3 s)" in text
     assert "| `n` | `2` | profile or --set | a count |" in text
     assert "| `lr` | `0.1` | notebook default |  |" in text and "| `label` | `'b'` | notebook default |" in text

@@ -205,12 +205,10 @@ def source_table(records: Sequence[Mapping[str, Any]], book_dir: Path) -> str:
 def source_markdown(records: Iterable[Mapping[str, Any]], source: str, book_dir: Path) -> str:
     """The section of one source: its claims' table, or a sentence saying no chapter recorded one."""
     group = by_source(records).get(source, [])
-    citation = claim_records.SOURCES[source]
     if not group:
-        return (f"No chapter of this build recorded a claim of {citation.citation} "
-                f"{{cite}}`{citation.bibkey}`.\n")
-    return (f"{len(group)} claim{'s' if len(group) != 1 else ''} of {citation.citation} "
-            f"{{cite}}`{citation.bibkey}`:\n\n" + source_table(group, book_dir))
+        return "No chapter of this build recorded a claim of this source.\n"
+    return (f"{len(group)} claim{'s' if len(group) != 1 else ''} of this source, as the chapters recorded "
+            f"{'them' if len(group) != 1 else 'it'}:\n\n" + source_table(group, book_dir))
 
 
 def no_records_text(folder: Path | None) -> str:

@@ -59,16 +59,16 @@ def report_markdown(pages: dict[str, Page], runs: Sequence, profile: str, previe
         "“executed” is when that run finished. Sweep runs are the trainings of a chapter's grids: "
         "computed in this build, or reused from the run store (– where the runner did not count them).",
         "",
-        "| Chapter | This build | Profile | Duration (s) | Executed (UTC) | `lib` code | Sweep runs computed "
-        "| Sweep runs reused | Claims |",
-        "|---|---|---|---:|---|---|---:|---:|---:|",
+        "| Chapter | This build | Profile | Seconds | Executed (UTC) | `lib` code | Sweep runs computed / reused "
+        "| Claims |",
+        "|---|---|---|---:|---|---|---:|---:|",
     ]
     for run in runs:
         page = pages[run.name]
+        sweeps = f"{_count(getattr(run, 'runs_computed', None))} / {_count(getattr(run, 'runs_reused', None))}"
         lines.append(" | ".join([
-            f"| {{doc}}`/{page.file}`", run.status, profile, f"{run.seconds:.1f}",
-            run.finished[:19].replace("T", " ") or "–", f"`{run.code_hash[:10]}`",
-            _count(getattr(run, "runs_computed", None)), _count(getattr(run, "runs_reused", None)),
+            f"| {{doc}}`{run.name} </{page.file}>`", run.status, profile, f"{run.seconds:.1f}",
+            run.finished[:16].replace("T", " ") or "–", f"`{run.code_hash[:10]}`", sweeps,
             f"{getattr(run, 'claims', 0)} |",
         ]))
     lines += ["", "## Parameters", "",
