@@ -72,10 +72,11 @@ def build(args) -> int:
     unknown = [c for c in args.chapter if c not in pages]
     if unknown:
         raise RunnerError(f"unknown chapter(s) {', '.join(unknown)}; chapters: {', '.join(chapters)}")
-    selected = readers_last([c for c in chapters if not args.chapter or c in args.chapter])
+    selected = [c for c in chapters if not args.chapter or c in args.chapter]
     overrides = resolve(pages, load_profile(root, args.profile), parse_sets(args.sets),
                         source=f"profile {args.profile!r}")
     check_chapters(pages, selected, overrides)
+    selected = readers_last(selected)       # chapters reading the claim records run after the others
 
     stage_dir = build_dir / "stage"
     stage(root, stage_dir)
