@@ -57,8 +57,10 @@ def build(args) -> int:
 
     from lib.runner.build import build_html, swap_into_place
     from lib.runner.checks import check_chapters
+    from lib.runner.claim_readers import readers_last, records_key
     from lib.runner.execute import execute_chapter, stage
     from lib.runner.params import load_profile, parse_sets, resolve
+    from lib.runner.report_page import write_report_page
 
     started = time.perf_counter()
     root = (args.root.resolve() if args.root else find_root())
@@ -74,6 +76,7 @@ def build(args) -> int:
     overrides = resolve(pages, load_profile(root, args.profile), parse_sets(args.sets),
                         source=f"profile {args.profile!r}")
     check_chapters(pages, selected, overrides)
+    selected = readers_last(selected)       # chapters reading the claim records run after the others
 
     stage_dir = build_dir / "stage"
     stage(root, stage_dir)
@@ -91,8 +94,10 @@ def build(args) -> int:
     for name in overall:
         overall.set_postfix_str(name)
         runs.append(execute_chapter(pages[name], overrides[name], args.profile, stage_dir,
-                                    build_dir / "executed", root, args.fresh, not args.no_progress, claims_dir))
+                                    build_dir / "executed", root, args.fresh, not args.no_progress, claims_dir,
+                                    extra_key=records_key(name, claims_dir)))
     overall.close()
+    write_report_page(stage_dir, root, pages, runs, args.profile, preview=bool(args.chapter))
 
     if args.chapter:  # a preview of the chosen chapters; the whole book's HTML is left alone
         keep = {p.file for p in pages.values() if not p.is_notebook or p.name in selected}

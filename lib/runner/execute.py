@@ -84,13 +84,16 @@ def code_hash(page: Page, search: list[str] | None = None) -> str:
     return source_hash(import_closure(sorted(start), path=search), path=search)
 
 
-def cache_key(page: Page, parameters: dict[str, Any], profile: str, lib_hash: str) -> str:
+def cache_key(page: Page, parameters: dict[str, Any], profile: str, lib_hash: str, extra: str = "") -> str:
+    """`extra`: anything else the chapter's result depends on (e.g. the claim records a closing chapter reads)."""
     digest = hashlib.sha256()
     digest.update(page.path.read_bytes())
     digest.update(json.dumps(parameters, sort_keys=True, default=repr).encode())
     digest.update(profile.encode())
     digest.update(lib_hash.encode())
     digest.update(KERNEL.encode())
+    if extra:
+        digest.update(extra.encode())
     return digest.hexdigest()
 
 
@@ -192,22 +195,25 @@ def _failure_message(page: Page, err: Exception, saved: Path) -> str:
 
 def execute_chapter(page: Page, parameters: dict[str, Any], profile: str,
                     stage_dir: Path, cache_dir: Path, root: Path, fresh: bool, progress: bool,
-                    claims_dir: Path | None = None) -> ChapterRun:
+                    claims_dir: Path | None = None, extra_key: str = "") -> ChapterRun:
     """Execute one notebook chapter in the stage (or reuse its cached result) and put the result there.
 
     Its claim records go to `claims_dir`/<chapter>.json; the files it wrote under
-    ``downloads/<chapter>/`` are kept with the cached notebook."""
+    ``downloads/<chapter>/`` are kept with the cached notebook. `extra_key` joins the cache key."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    from lib.runner.page_cells import take_parameters_off_the_page
+
     lib_hash = code_hash(page)
     staged = stage_dir / page.path.relative_to(root)
-    key = cache_key(page, parameters, profile, lib_hash)
+    key = cache_key(page, parameters, profile, lib_hash, extra_key)
     cached_nb, cached_meta = cache_dir / f"{page.name}.ipynb", cache_dir / f"{page.name}.json"
     if not fresh and cached_nb.is_file() and cached_meta.is_file():
         record = json.loads(cached_meta.read_text())
         if record.get("key") == key:
             shutil.copy2(cached_nb, staged)
+            take_parameters_off_the_page(staged)
             _keep_downloads(staged, cache_dir, page.name, restore=True)
             return ChapterRun(page.name, "reused", record["seconds"], parameters, record["finished"], lib_hash,
                               _publish(page, record.get("claims", []), claims_dir))
@@ -242,6 +248,7 @@ def execute_chapter(page: Page, parameters: dict[str, Any], profile: str,
     running.replace(cached_nb)
     cached_meta.write_text(json.dumps(record, indent=2, default=repr))
     shutil.copy2(cached_nb, staged)
+    take_parameters_off_the_page(staged)
     _keep_downloads(staged, cache_dir, page.name, restore=False)
     return ChapterRun(page.name, "executed", seconds, parameters, record["finished"], lib_hash,
                       _publish(page, record["claims"], claims_dir))
