@@ -50,7 +50,10 @@ from typing import Any
 from tqdm import tqdm  # text bars: executed notebooks keep no widget outputs
 
 from lib.provenance import import_closure, source_hash
-from lib.sweep_store import RunStore, canonical_json, run_key, store_dir
+from lib.sweep_store import ENV_RUNS, RunStore, canonical_json, run_key, store_dir
+
+__all__ = ["ALLOWED_FAILURES", "Diverged", "ENV_FRESH", "ENV_RUNS", "ENV_SCHEDULER", "ENV_SWEEP_LOG", "ENV_WORKERS",
+           "Grid", "RunFailed", "backend", "close", "dry_run", "local_cluster", "run"]
 
 ENV_WORKERS = "ACTIVATION_BOOK_WORKERS"
 ENV_SCHEDULER = "ACTIVATION_BOOK_SCHEDULER"
@@ -161,17 +164,23 @@ _embedded: dict[str, Any] = {}          # "cluster", "client": the one embedded 
 _clients: dict[str, Any] = {}           # scheduler address -> Client
 
 
-def local_cluster(n_workers: int):
-    """A `distributed.LocalCluster` of `n_workers` processes with one thread each, as every sweep uses it."""
-    import dask
+def local_cluster(n_workers: int, wait: bool = True):
+    """A `distributed.LocalCluster` of `n_workers` processes with one thread each, as every sweep uses it.
+
+    ``wait=False`` returns as soon as the scheduler listens (a few ms); the workers start meanwhile
+    and take tasks as they come up (the book runner starts its cluster so, before a kernel starts).
+    """
     from distributed import LocalCluster
 
     if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
         raise ValueError(f"n_workers must be a positive int, got {n_workers!r}")
-    with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
-        # No dashboard; its HTTP server (health checks) on a free port, not on a fixed 8787 another may hold.
-        return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                            scheduler_kwargs={"dashboard": False}, silence_logs=logging.ERROR)
+    # No dashboard; its HTTP server (health checks) on a free port, not on a fixed 8787 another may hold.
+    cluster = LocalCluster(n_workers=n_workers if wait else 0, threads_per_worker=1, processes=True,
+                           dashboard_address=":0", silence_logs=logging.ERROR,
+                           scheduler_kwargs={"dashboard": False, "allowed_failures": ALLOWED_FAILURES})
+    if not wait:
+        cluster.scale(n_workers)   # does not block
+    return cluster
 
 
 def _embedded_client(n_workers: int, exact: bool):
@@ -332,10 +341,15 @@ def run(grid: Grid, *, progress: bool = True, workers: int | None = None, schedu
             failures.append((key, value.traceback))
             counts["failed"] += 1
         else:
-            store.save(grid.fn_name, key, value, grid=grid.name, config=configs[key])
-            values[key] = value
-            counts["computed"] += 1
-            counts["diverged"] += isinstance(value, Diverged)
+            try:
+                store.save(grid.fn_name, key, value, grid=grid.name, config=configs[key])
+            except Exception as err:  # a result pickle cannot write, a full disk: this run failed, the others go on
+                failures.append((key, f"its result could not be stored:\n{_failure_text(err)}"))
+                counts["failed"] += 1
+            else:
+                values[key] = value
+                counts["computed"] += 1
+                counts["diverged"] += isinstance(value, Diverged)
         show()
         bar.update(1)
 
