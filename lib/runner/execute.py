@@ -9,6 +9,7 @@ import hashlib
 import json
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,6 +35,8 @@ class ChapterRun:
     status: str                    # "executed", "reused" or "failed"
     seconds: float                 # execution time (of the cached run when reused)
     parameters: dict[str, Any] = field(default_factory=dict)   # the overrides passed to papermill
+    runs_computed: int = 0         # sweep runs (lib.sweep) computed while it executed
+    runs_reused: int = 0           # sweep runs it found stored
 
 
 def lib_sources_hash() -> str:
@@ -115,8 +118,12 @@ def _failure_message(page: Page, err: Exception, saved: Path) -> str:
 
 
 def execute_chapter(page: Page, parameters: dict[str, Any], profile: str, lib_hash: str,
-                    stage_dir: Path, cache_dir: Path, root: Path, fresh: bool, progress: bool) -> ChapterRun:
-    """Execute one notebook chapter in the stage (or reuse its cached result) and put the result there."""
+                    stage_dir: Path, cache_dir: Path, root: Path, fresh: bool, progress: bool,
+                    before_execute: Callable[[], None] | None = None) -> ChapterRun:
+    """Execute one notebook chapter in the stage (or reuse its cached result) and put the result there.
+
+    `before_execute` is called just before the kernel starts (not when the cached result is reused).
+    """
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -130,6 +137,8 @@ def execute_chapter(page: Page, parameters: dict[str, Any], profile: str, lib_ha
             return ChapterRun(page.name, "reused", record["seconds"], parameters)
 
     cache_dir.mkdir(parents=True, exist_ok=True)
+    if before_execute is not None:
+        before_execute()
     running = cache_dir / f"{page.name}.running.ipynb"
     start = time.perf_counter()
     try:
