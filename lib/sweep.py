@@ -39,6 +39,7 @@ import importlib
 import json
 import logging
 import os
+import pickle
 import threading
 import time
 import traceback
@@ -144,17 +145,26 @@ class _Failure:
     traceback: str
 
 
-def _execute(fn: Callable[[dict], Any], config: dict) -> Any:
-    """One run, here or in a worker: one torch thread, FloatingPointError -> Diverged, other errors -> _Failure."""
+def _execute(fn: Callable[[dict], Any], config: dict) -> bytes | _Failure:
+    """One run, here or in a worker, with one torch thread: its pickled result (a Diverged record for a
+    FloatingPointError), or a _Failure with the traceback of any other error.
+
+    The result is pickled where it was computed, so that one that cannot be pickled fails its own run
+    with a clear message, and the bytes travel and are stored as they are (once, on the client).
+    """
     from lib.seeding import torch_threads
 
     with torch_threads(1):
         try:
-            return fn(config)
+            value = fn(config)
         except FloatingPointError as err:
-            return Diverged(config, f"{type(err).__name__}: {err}")
+            value = Diverged(config, f"{type(err).__name__}: {err}")
         except Exception as err:
             return _Failure(_failure_text(err))
+    try:
+        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as err:
+        return _Failure(f"its result ({type(value).__name__}) cannot be pickled:\n{_failure_text(err)}")
 
 
 # ---------------------------------------------------------------- backends
@@ -275,14 +285,21 @@ def _run_on_dask(client, grid: Grid, pending: list[tuple[str, dict]], finished: 
     token = uuid.uuid4().hex[:8]
     futures = {client.submit(_execute, grid.fn, config, key=f"sweep-{grid.name}-{token}-{i}", pure=False): key
                for i, (key, config) in enumerate(pending)}
+    # Results are fetched in the background as tasks finish and handed over in batches (a blocking
+    # future.result() per run cost ~5 ms each, most of the embedded cluster's overhead).
+    completed = as_completed(futures, loop=client.loop, with_results=True, raise_errors=False)
     try:
-        for future in as_completed(futures, loop=client.loop):
-            try:
-                value = future.result()
-            except Exception as err:  # the worker died too often (KilledWorker), a result that cannot travel, ...
-                value = _Failure(_failure_text(err))
-            future.release()
-            finished(futures[future], value)
+        for batch in completed.batches():
+            for future, result in batch:
+                if future.status == "finished":
+                    value = result
+                elif future.status == "error":   # the worker died too often (KilledWorker), a result that cannot travel
+                    _, err, tb = result
+                    value = _Failure("".join(traceback.format_exception(type(err), err, tb)))
+                else:
+                    value = _Failure(f"the task was {future.status} on the cluster ({result!r})")
+                future.release()
+                finished(futures[future], value)
     finally:  # interrupted: nothing keeps running on the cluster
         client.cancel([f for f in futures if not f.done()])
 
@@ -336,20 +353,20 @@ def run(grid: Grid, *, progress: bool = True, workers: int | None = None, schedu
         shown = {k: v for k, v in counts.items() if v or k in ("computed", "reused")}
         bar.set_postfix(shown, refresh=False)
 
-    def finished(key: str, value: Any) -> None:
-        if isinstance(value, _Failure):
-            failures.append((key, value.traceback))
+    def finished(key: str, outcome: bytes | _Failure) -> None:
+        if not isinstance(outcome, _Failure):
+            try:
+                value = pickle.loads(outcome)
+                store.save_payload(grid.fn_name, key, outcome, grid=grid.name, config=configs[key])
+            except Exception as err:  # a class this process cannot import, a full disk: this run failed
+                outcome = _Failure(f"its result could not be read back or stored here:\n{_failure_text(err)}")
+        if isinstance(outcome, _Failure):
+            failures.append((key, outcome.traceback))
             counts["failed"] += 1
         else:
-            try:
-                store.save(grid.fn_name, key, value, grid=grid.name, config=configs[key])
-            except Exception as err:  # a result pickle cannot write, a full disk: this run failed, the others go on
-                failures.append((key, f"its result could not be stored:\n{_failure_text(err)}"))
-                counts["failed"] += 1
-            else:
-                values[key] = value
-                counts["computed"] += 1
-                counts["diverged"] += isinstance(value, Diverged)
+            values[key] = value
+            counts["computed"] += 1
+            counts["diverged"] += isinstance(value, Diverged)
         show()
         bar.update(1)
 
