@@ -61,7 +61,7 @@ def build(args) -> int:
     from tqdm import tqdm
 
     from lib.runner.build import build_html, swap_into_place
-    from lib.runner.execute import execute_chapter, lib_sources_hash, stage
+    from lib.runner.execute import chapter_sources_hash, execute_chapter, stage
     from lib.runner.params import load_profile, parse_sets, resolve
 
     started = time.perf_counter()
@@ -84,13 +84,13 @@ def build(args) -> int:
     args.resources.enter_context(sweeps)
     stage_dir = build_dir / "stage"
     stage(root, stage_dir)
-    lib_hash = lib_sources_hash()
     runs = []
     overall = tqdm(selected, desc="book", unit="chapter", disable=args.no_progress)
     for name in overall:
         overall.set_postfix_str(name)
         with sweeps.chapter(name):
-            runs.append(execute_chapter(pages[name], overrides[name], args.profile, lib_hash, stage_dir,
+            runs.append(execute_chapter(pages[name], overrides[name], args.profile,
+                                        chapter_sources_hash(pages[name]), stage_dir,
                                         build_dir / "executed", root, args.fresh, not args.no_progress,
                                         before_execute=sweeps.start))
         runs[-1].runs_computed, runs[-1].runs_reused = sweeps.counts(name)

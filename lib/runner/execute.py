@@ -49,6 +49,18 @@ def lib_sources_hash() -> str:
     return digest.hexdigest()
 
 
+def chapter_sources_hash(page: Page) -> str:
+    """SHA-256 over the `lib` sources a chapter's code reaches (`lib.provenance`): editing another
+    chapter's module, or the runner, leaves its cache key alone. A notebook whose code does not
+    parse gets the hash of the whole package (its execution will report the error)."""
+    from lib.provenance import import_closure, notebook_imports, source_hash
+
+    try:
+        return source_hash(import_closure(notebook_imports(page.path)))
+    except SyntaxError:
+        return lib_sources_hash()
+
+
 def cache_key(page: Page, parameters: dict[str, Any], profile: str, lib_hash: str) -> str:
     digest = hashlib.sha256()
     digest.update(page.path.read_bytes())
