@@ -35,6 +35,7 @@ to that file (the book runner sums them per chapter).
 from __future__ import annotations
 
 import atexit
+import copy
 import importlib
 import json
 import logging
@@ -374,8 +375,8 @@ def run(grid: Grid, *, progress: bool = True, workers: int | None = None, schedu
     description = "in-process"
     try:
         if pending and kind == "in-process":
-            for key, config in pending:
-                finished(key, _execute(grid.fn, config))
+            for key, config in pending:   # a copy, as a worker gets one: fn may not change the grid's config
+                finished(key, _execute(grid.fn, copy.deepcopy(config)))
         elif pending:
             if kind == "scheduler":
                 client, description = _remote_client(where), where
