@@ -25,6 +25,7 @@ import functools
 import hashlib
 import importlib.machinery
 import importlib.util
+import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -247,19 +248,51 @@ def import_closure(modules: Iterable[str], *, follow: Iterable[str] | None = Non
             continue   # a namespace package, or a name that is not a module (skipped: conservative)
         files[name] = file
         scan = _ModuleScan(name, file.name == "__init__.py", ast.parse(file.read_bytes(), filename=str(file)))
-        found = set(scan.imported)
-        found |= {item for item in scan.from_items if module_file(item, path) or _is_package_dir(item, path)}
-        for package in scan.whole_packages:
-            found |= set(_submodules(package, path))
-        for local, chain in scan.attribute_chains:
-            for bound in scan.aliases.get(local, ()):
-                for depth in range(1, len(chain) + 1):
-                    candidate = ".".join([bound, *chain[:depth]])
-                    if candidate.split(".")[0] not in followed or module_file(candidate, path) is None:
-                        break
-                    found.add(candidate)
-        pending.extend(p for f in found for p in _with_parents(f) if p not in seen)
+        pending.extend(p for f in _reached(scan, followed, path) for p in _with_parents(f) if p not in seen)
     return sorted(files)
+
+
+def _reached(scan: _ModuleScan, followed: set[str], path: Sequence[str] | None) -> set[str]:
+    """The module names one scanned file reaches (some may not exist; the caller skips those)."""
+    found = set(scan.imported)
+    found |= {item for item in scan.from_items if module_file(item, path) or _is_package_dir(item, path)}
+    for package in scan.whole_packages:
+        found |= set(_submodules(package, path))
+    for local, chain in scan.attribute_chains:
+        for bound in scan.aliases.get(local, ()):
+            for depth in range(1, len(chain) + 1):
+                candidate = ".".join([bound, *chain[:depth]])
+                if candidate.split(".")[0] not in followed or module_file(candidate, path) is None:
+                    break
+                found.add(candidate)
+    return found
+
+
+def notebook_imports(notebook: Path | str, *, follow: Iterable[str] | None = None,
+                     path: Sequence[str] | None = None) -> list[str]:
+    """The `follow` modules (default: ``lib``) that the code cells of a notebook import, sorted.
+
+    Pass the result to `import_closure` for every module the notebook's code depends on (a
+    chapter's cache key). IPython magics and shell lines (``%...``, ``!...``) are left out; a
+    cell that still does not parse as Python raises SyntaxError naming the notebook and the cell.
+    """
+    notebook = Path(notebook)
+    cells = json.loads(notebook.read_text(encoding="utf-8")).get("cells", [])
+    followed = set(DEFAULT_FOLLOW if follow is None else follow)
+    found: set[str] = set()
+    for index, cell in enumerate(cells):
+        if cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else source
+        lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
+        try:
+            tree = ast.parse("\n".join(lines), filename=f"{notebook} (cell {index})")
+        except SyntaxError as err:
+            raise SyntaxError(f"{notebook}, cell {index}: {err.msg} (line {err.lineno})") from None
+        found |= _reached(_ModuleScan("__notebook__", False, tree), followed, path)
+    return sorted(name for name in found if name.split(".")[0] in followed
+                  and (module_file(name, path) is not None or _is_package_dir(name, path)))
 
 
 def source_hash(modules: Iterable[str], *, path: Sequence[str] | None = None) -> str:

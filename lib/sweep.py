@@ -35,10 +35,12 @@ to that file (the book runner sums them per chapter).
 from __future__ import annotations
 
 import atexit
+import copy
 import importlib
 import json
 import logging
 import os
+import pickle
 import threading
 import time
 import traceback
@@ -50,7 +52,10 @@ from typing import Any
 from tqdm import tqdm  # text bars: executed notebooks keep no widget outputs
 
 from lib.provenance import import_closure, source_hash
-from lib.sweep_store import RunStore, canonical_json, run_key, store_dir
+from lib.sweep_store import ENV_RUNS, RunStore, canonical_json, run_key, store_dir
+
+__all__ = ["ALLOWED_FAILURES", "Diverged", "ENV_FRESH", "ENV_RUNS", "ENV_SCHEDULER", "ENV_SWEEP_LOG", "ENV_WORKERS",
+           "Grid", "RunFailed", "backend", "close", "dry_run", "local_cluster", "run"]
 
 ENV_WORKERS = "ACTIVATION_BOOK_WORKERS"
 ENV_SCHEDULER = "ACTIVATION_BOOK_SCHEDULER"
@@ -141,17 +146,26 @@ class _Failure:
     traceback: str
 
 
-def _execute(fn: Callable[[dict], Any], config: dict) -> Any:
-    """One run, here or in a worker: one torch thread, FloatingPointError -> Diverged, other errors -> _Failure."""
+def _execute(fn: Callable[[dict], Any], config: dict) -> bytes | _Failure:
+    """One run, here or in a worker, with one torch thread: its pickled result (a Diverged record for a
+    FloatingPointError), or a _Failure with the traceback of any other error.
+
+    The result is pickled where it was computed, so that one that cannot be pickled fails its own run
+    with a clear message, and the bytes travel and are stored as they are (once, on the client).
+    """
     from lib.seeding import torch_threads
 
     with torch_threads(1):
         try:
-            return fn(config)
+            value = fn(config)
         except FloatingPointError as err:
-            return Diverged(config, f"{type(err).__name__}: {err}")
+            value = Diverged(config, f"{type(err).__name__}: {err}")
         except Exception as err:
             return _Failure(_failure_text(err))
+    try:
+        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as err:
+        return _Failure(f"its result ({type(value).__name__}) cannot be pickled:\n{_failure_text(err)}")
 
 
 # ---------------------------------------------------------------- backends
@@ -161,17 +175,23 @@ _embedded: dict[str, Any] = {}          # "cluster", "client": the one embedded 
 _clients: dict[str, Any] = {}           # scheduler address -> Client
 
 
-def local_cluster(n_workers: int):
-    """A `distributed.LocalCluster` of `n_workers` processes with one thread each, as every sweep uses it."""
-    import dask
+def local_cluster(n_workers: int, wait: bool = True):
+    """A `distributed.LocalCluster` of `n_workers` processes with one thread each, as every sweep uses it.
+
+    ``wait=False`` returns as soon as the scheduler listens (a few ms); the workers start meanwhile
+    and take tasks as they come up (the book runner starts its cluster so, before a kernel starts).
+    """
     from distributed import LocalCluster
 
     if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
         raise ValueError(f"n_workers must be a positive int, got {n_workers!r}")
-    with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
-        # No dashboard; its HTTP server (health checks) on a free port, not on a fixed 8787 another may hold.
-        return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                            scheduler_kwargs={"dashboard": False}, silence_logs=logging.ERROR)
+    # No dashboard; its HTTP server (health checks) on a free port, not on a fixed 8787 another may hold.
+    cluster = LocalCluster(n_workers=n_workers if wait else 0, threads_per_worker=1, processes=True,
+                           dashboard_address=":0", silence_logs=logging.ERROR,
+                           scheduler_kwargs={"dashboard": False, "allowed_failures": ALLOWED_FAILURES})
+    if not wait:
+        cluster.scale(n_workers)   # does not block
+    return cluster
 
 
 def _embedded_client(n_workers: int, exact: bool):
@@ -266,14 +286,21 @@ def _run_on_dask(client, grid: Grid, pending: list[tuple[str, dict]], finished: 
     token = uuid.uuid4().hex[:8]
     futures = {client.submit(_execute, grid.fn, config, key=f"sweep-{grid.name}-{token}-{i}", pure=False): key
                for i, (key, config) in enumerate(pending)}
+    # Results are fetched in the background as tasks finish and handed over in batches (a blocking
+    # future.result() per run cost ~5 ms each, most of the embedded cluster's overhead).
+    completed = as_completed(futures, loop=client.loop, with_results=True, raise_errors=False)
     try:
-        for future in as_completed(futures, loop=client.loop):
-            try:
-                value = future.result()
-            except Exception as err:  # the worker died too often (KilledWorker), a result that cannot travel, ...
-                value = _Failure(_failure_text(err))
-            future.release()
-            finished(futures[future], value)
+        for batch in completed.batches():
+            for future, result in batch:
+                if future.status == "finished":
+                    value = result
+                elif future.status == "error":   # the worker died too often (KilledWorker), a result that cannot travel
+                    _, err, tb = result
+                    value = _Failure("".join(traceback.format_exception(type(err), err, tb)))
+                else:
+                    value = _Failure(f"the task was {future.status} on the cluster ({result!r})")
+                future.release()
+                finished(futures[future], value)
     finally:  # interrupted: nothing keeps running on the cluster
         client.cancel([f for f in futures if not f.done()])
 
@@ -327,12 +354,17 @@ def run(grid: Grid, *, progress: bool = True, workers: int | None = None, schedu
         shown = {k: v for k, v in counts.items() if v or k in ("computed", "reused")}
         bar.set_postfix(shown, refresh=False)
 
-    def finished(key: str, value: Any) -> None:
-        if isinstance(value, _Failure):
-            failures.append((key, value.traceback))
+    def finished(key: str, outcome: bytes | _Failure) -> None:
+        if not isinstance(outcome, _Failure):
+            try:
+                value = pickle.loads(outcome)
+                store.save_payload(grid.fn_name, key, outcome, grid=grid.name, config=configs[key])
+            except Exception as err:  # a class this process cannot import, a full disk: this run failed
+                outcome = _Failure(f"its result could not be read back or stored here:\n{_failure_text(err)}")
+        if isinstance(outcome, _Failure):
+            failures.append((key, outcome.traceback))
             counts["failed"] += 1
         else:
-            store.save(grid.fn_name, key, value, grid=grid.name, config=configs[key])
             values[key] = value
             counts["computed"] += 1
             counts["diverged"] += isinstance(value, Diverged)
@@ -343,8 +375,8 @@ def run(grid: Grid, *, progress: bool = True, workers: int | None = None, schedu
     description = "in-process"
     try:
         if pending and kind == "in-process":
-            for key, config in pending:
-                finished(key, _execute(grid.fn, config))
+            for key, config in pending:   # a copy, as a worker gets one: fn may not change the grid's config
+                finished(key, _execute(grid.fn, copy.deepcopy(config)))
         elif pending:
             if kind == "scheduler":
                 client, description = _remote_client(where), where

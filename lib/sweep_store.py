@@ -104,7 +104,10 @@ class RunStore:
 
     def save(self, fn_name: str, key: str, value: Any, **about: Any) -> Path:
         """Write `value` under `key` atomically; `about` (grid, config, ...) goes into the header for readers."""
-        payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        return self.save_payload(fn_name, key, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL), **about)
+
+    def save_payload(self, fn_name: str, key: str, payload: bytes, **about: Any) -> Path:
+        """Write an already pickled value (as a worker sends it) under `key` atomically."""
         header = {"key": key, "fn": fn_name, "length": len(payload), "sha256": hashlib.sha256(payload).hexdigest(),
                   "written": datetime.now(timezone.utc).isoformat(), **about}
         final = self.path(fn_name, key)

@@ -66,3 +66,8 @@ def check_positive(config: dict) -> None:
 
 def trivial(config: dict) -> int:
     return config["x"]
+
+
+def unpicklable(config: dict):
+    """A result that pickle cannot write (a generator)."""
+    return (i for i in range(config["x"]))

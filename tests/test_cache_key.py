@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lib.runner.execute import code_hash, notebook_imports
+from lib.provenance import notebook_imports
+from lib.runner.execute import code_hash
 from lib.runner.toc import read_toc
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,4 +55,4 @@ def test_the_training_loop_is_in_every_training_chapter_and_a_chapter_module_onl
 
 def test_notebook_imports_are_read_from_the_code_cells():
     gallery = next(p for p in CHAPTERS if p.name == "gallery")
-    assert {"lib.chapters.gallery", "lib.report"} <= notebook_imports(gallery.path)
+    assert {"lib.chapters.gallery", "lib.report"} <= set(notebook_imports(gallery.path))

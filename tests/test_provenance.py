@@ -5,10 +5,11 @@ import shutil
 import textwrap
 from pathlib import Path
 
+import nbformat
 import pytest
 
 import lib
-from lib.provenance import import_closure, module_file, source_hash
+from lib.provenance import import_closure, module_file, notebook_imports, source_hash
 
 LIB = Path(lib.__file__).parent
 
@@ -132,3 +133,46 @@ def test_a_runner_edit_leaves_the_training_hash_alone_but_a_training_edit_does_n
     train = tmp_path / "lib" / "train.py"
     train.write_text(train.read_text() + "\n# an edit of the engine\n")
     assert source_hash(import_closure(["lib.train"], path=where), path=where) != before
+
+
+def test_notebook_imports_reads_the_code_cells_and_skips_magics(pkg, tmp_path):
+    notebook = tmp_path / "chapter.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("import pkg.unreached  # prose, not code"),
+        nbformat.v4.new_code_cell("%matplotlib inline\n!ls\nimport numpy\nfrom pkg import top"),
+        nbformat.v4.new_code_cell("import pkg\nvalue = pkg.sub.leaf.Z"),
+    ]), notebook)
+    where = [str(pkg)]
+    assert notebook_imports(notebook, follow=["pkg"], path=where) == ["pkg", "pkg.sub", "pkg.sub.leaf", "pkg.top"]
+    assert "pkg.unreached" not in import_closure(notebook_imports(notebook, follow=["pkg"], path=where), path=where)
+
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("def broken(:\n")]), notebook)
+    with pytest.raises(SyntaxError, match=r"chapter.ipynb, cell 0"):
+        notebook_imports(notebook, follow=["pkg"], path=where)
+
+
+def test_every_chapter_of_the_book_depends_on_lib_but_not_on_the_runner(root):
+    for notebook in sorted((root / "book").glob("*.ipynb")):
+        closure = import_closure(notebook_imports(notebook))
+        assert "lib" in closure and len(closure) > 3, notebook.name
+        assert not [m for m in closure if m.startswith("lib.runner")], notebook.name
+
+
+def test_a_chapter_s_cache_hash_covers_what_its_code_imports_and_nothing_else(tmp_path):
+    from lib.runner.execute import code_hash
+    from lib.runner.toc import Page
+
+    def chapter(name: str, code: str) -> Page:
+        path = tmp_path / f"{name}.ipynb"
+        nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)]), path)
+        return Page(name=name, file=f"book/{name}", path=path)
+
+    dry = code_hash(chapter("dry", "from lib.dry_run import step_limit"))
+    assert dry == source_hash(import_closure(["lib.dry_run"]))
+    assert "lib.runner.cli" not in import_closure(["lib.dry_run"])
+    assert code_hash(chapter("sweep", "import lib.sweep")) != dry
+    everything = code_hash(chapter("broken", "def f(:"))            # falls back on all of lib
+    assert everything not in (dry, code_hash(chapter("sweep", "import lib.sweep")))
+    package = Path(lib.__file__).parent
+    assert everything == source_hash(sorted(".".join(f.relative_to(package.parent).with_suffix("").parts)
+                                            .removesuffix(".__init__") for f in package.rglob("*.py")))

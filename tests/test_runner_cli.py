@@ -13,6 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from lib.runner.lock import build_lock
 from tests.test_runner_params import write_notebook
 
 pytestmark = pytest.mark.slow
@@ -233,3 +234,52 @@ def test_claims_downloads_and_the_quick_banner_survive_reuse(book):
         csv_text = (book / "_build" / "html" / "book" / link.group(1)).resolve().read_text()
         assert csv_text.splitlines() == ["seed,value", "0,0", "1,2", "2,4"]
     assert not (book / "_build" / "claims" / "beta.json").exists()      # beta publishes nothing
+SWEEP_CELL = """
+import os
+from lib.sweep import Grid, run
+from tests.sweep_tasks import slow_square
+print("scheduler", os.environ.get("ACTIVATION_BOOK_SCHEDULER"), "workers", os.environ.get("ACTIVATION_BOOK_WORKERS"))
+print("squares", [r["square"] for r in run(Grid("alpha-grid", slow_square, [{"x": i} for i in range(n)]),
+                                            progress=False)])
+"""
+
+
+def test_sweeps_run_on_the_build_s_one_cluster_are_counted_and_survive_into_the_next_build(book, root):
+    write_notebook(book / "book" / "alpha.ipynb", "n: int = 3", SWEEP_CELL)
+    env = {**os.environ, "PYTHONPATH": str(root)}     # the kernel and the workers import tests.sweep_tasks
+    command = [sys.executable, "-m", "lib", "build", "--root", str(book), "--no-progress"]
+    first = subprocess.run([*command, "--workers", "1"], capture_output=True, text=True, env=env)
+    assert first.returncode == 0, first.stderr
+    page = text_of((book / "_build" / "html" / "book" / "alpha.html").read_text())
+    assert re.search(r"scheduler tcp://127\.0\.0\.1:\d+ workers None", page) and "squares [0, 1, 4]" in page
+    chapters = {c["name"]: c for c in json.loads((book / "_build" / "report.json").read_text())["chapters"]}
+    assert (chapters["alpha"]["runs_computed"], chapters["alpha"]["runs_reused"]) == (3, 0)
+    assert (chapters["beta"]["runs_computed"], chapters["beta"]["runs_reused"]) == (0, 0)
+    assert len(list((book / "_build" / "runs").rglob("*.run"))) == 3
+    assert re.search(r"^alpha\s+executed\s+[\d.]+\s+3\s+0\s", first.stdout, flags=re.M)   # the timing table
+
+    second = subprocess.run([*command, "--workers", "0", "--set", "alpha.n=4"], capture_output=True, text=True,
+                            env=env)
+    assert second.returncode == 0, second.stderr
+    assert "scheduler None workers 0" in text_of((book / "_build" / "html" / "book" / "alpha.html").read_text())
+    chapters = {c["name"]: c for c in json.loads((book / "_build" / "report.json").read_text())["chapters"]}
+    assert (chapters["alpha"]["runs_computed"], chapters["alpha"]["runs_reused"]) == (1, 3)
+
+
+def test_a_second_build_into_the_same_folder_refuses_naming_the_holder(book):
+    with build_lock(book / "_build"):
+        start = time.perf_counter()
+        refused = run(book, "--wait", "0.5")
+        waited = time.perf_counter() - start
+    assert refused.returncode == 1
+    assert f"another build is using {book / '_build'} (PID {os.getpid()} holds" in refused.stderr
+    assert "--wait SECONDS" in refused.stderr and waited >= 0.5
+    assert not (book / "_build" / "stage").exists()
+
+
+def test_bad_sweep_options_fail_fast(book):
+    result = run(book, "--workers", "-1")
+    assert result.returncode == 2 and "workers must be a non-negative int (0: in this process), got -1" in result.stderr
+    result = run(book, "--workers", "2", "--scheduler", "tcp://127.0.0.1:1")
+    assert result.returncode == 2 and "not both" in result.stderr
+    assert not (book / "_build").exists()

@@ -180,6 +180,14 @@ def test_a_diverging_run_is_a_record_and_a_raising_run_fails_the_grid_after_the_
     assert accounts(env)[-1]["reused"] == 3 and accounts(env)[-1]["diverged"] == 1
 
 
+@pytest.mark.parametrize("where", ["in-process", "cluster"])
+def test_a_result_that_cannot_be_pickled_fails_its_run_only(env, cluster, where):
+    target = {"workers": 0} if where == "in-process" else {"scheduler": cluster.scheduler_address}
+    with pytest.raises(RunFailed, match=r"config \{'x': 2\} failed") as failed:
+        run(Grid("unpicklable", tasks.unpicklable, [{"x": 2}]), progress=False, **target)
+    assert "generator" in failed.value.traceback
+
+
 def test_a_worker_killed_mid_grid_is_survived(env, cluster):
     marks = env / "marks"
     marks.mkdir()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -10,7 +11,9 @@ from pathlib import Path
 
 import yaml
 
+from lib.runner.cluster import BuildSweeps, add_sweep_arguments
 from lib.runner.errors import RunnerError
+from lib.runner.lock import add_lock_arguments, build_lock
 from lib.runner.toc import filter_toc, find_root, read_toc
 
 
@@ -33,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--root", type=Path, default=None, help="project root (default: found from the cwd)")
     build.add_argument("--build-dir", type=Path, default=None, help="default: ROOT/_build")
     build.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_sweep_arguments(build)
+    add_lock_arguments(build)
 
     params = sub.add_parser("params", help="list each chapter's parameters and the profile's overrides")
     params.add_argument("--profile", default="full")
@@ -42,13 +47,14 @@ def _parser() -> argparse.ArgumentParser:
 
 def _timing_table(runs) -> str:
     width = max([len(r.name) for r in runs] + [7])
-    lines = [f"{'chapter':<{width}}  {'status':<8}  {'seconds':>8}  overrides",
-             f"{'-' * width}  {'-' * 8}  {'-' * 8}  {'-' * 9}"]
+    lines = [f"{'chapter':<{width}}  {'status':<8}  {'seconds':>8}  {'runs new':>8}  {'reused':>6}  overrides",
+             f"{'-' * width}  {'-' * 8}  {'-' * 8}  {'-' * 8}  {'-' * 6}  {'-' * 9}"]
     for r in runs:
         over = ", ".join(f"{k}={v!r}" for k, v in r.parameters.items()) or "-"
-        lines.append(f"{r.name:<{width}}  {r.status:<8}  {r.seconds:8.1f}  {over}")
+        lines.append(f"{r.name:<{width}}  {r.status:<8}  {r.seconds:8.1f}  {r.runs_computed:8d}  {r.runs_reused:6d}  "
+                     f"{over}")
     lines.append(f"{'total':<{width}}  {'':<8}  {sum(r.seconds for r in runs if r.status == 'executed'):8.1f}"
-                 "  (executed now)")
+                 f"  {sum(r.runs_computed for r in runs):8d}  {sum(r.runs_reused for r in runs):6d}  (executed now)")
     return "\n".join(lines)
 
 
@@ -78,6 +84,10 @@ def build(args) -> int:
     check_chapters(pages, selected, overrides)
     selected = readers_last(selected)       # chapters reading the claim records run after the others
 
+    sweeps = BuildSweeps(build_dir, args.workers, args.scheduler, args.fresh)   # checks --workers, --scheduler
+    # One build per build folder at a time; one sweep backend for every chapter (both released by main).
+    args.resources.enter_context(build_lock(build_dir, args.wait))
+    args.resources.enter_context(sweeps)
     stage_dir = build_dir / "stage"
     stage(root, stage_dir)
     claims_dir = build_dir / "claims"
@@ -93,9 +103,11 @@ def build(args) -> int:
     overall = tqdm(selected, desc="book", unit="chapter", disable=args.no_progress)
     for name in overall:
         overall.set_postfix_str(name)
-        runs.append(execute_chapter(pages[name], overrides[name], args.profile, stage_dir,
-                                    build_dir / "executed", root, args.fresh, not args.no_progress, claims_dir,
-                                    extra_key=records_key(name, claims_dir)))
+        with sweeps.chapter(name):
+            runs.append(execute_chapter(pages[name], overrides[name], args.profile, stage_dir,
+                                        build_dir / "executed", root, args.fresh, not args.no_progress, claims_dir,
+                                        extra_key=records_key(name, claims_dir), before_execute=sweeps.start))
+        runs[-1].runs_computed, runs[-1].runs_reused = sweeps.counts(name)
     overall.close()
     write_report_page(stage_dir, root, pages, runs, args.profile, preview=bool(args.chapter))
 
@@ -136,7 +148,8 @@ def params(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"build": build, "params": params}[args.command](args)
+        with contextlib.ExitStack() as args.resources:   # what a build holds: its lock, its sweep cluster
+            return {"build": build, "params": params}[args.command](args)
     except RunnerError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code

@@ -7,11 +7,11 @@ the cache.
 """
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -44,39 +44,22 @@ class ChapterRun:
     finished: str = ""             # when the chapter was executed (UTC, ISO 8601)
     code_hash: str = ""            # of the lib code it can import
     claims: int = 0                # claim records it published
-
-
-def notebook_imports(path: Path, search: list[str] | None = None) -> set[str]:
-    """The `lib` modules a notebook's code cells import (cells that are not Python, e.g. magics, are skipped).
-
-    `search`: where to find `lib` (default: where `import` finds it)."""
-    from lib.provenance import module_file
-
-    found = set()
-    for cell in nbformat.read(path, as_version=4).cells:
-        if cell.cell_type != "code":
-            continue
-        try:
-            tree = ast.parse(cell.source)
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                found |= {a.name for a in node.names if a.name.split(".")[0] == "lib"}
-            elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "lib":
-                found.add(node.module)
-                found |= {f"{node.module}.{a.name}" for a in node.names
-                          if module_file(f"{node.module}.{a.name}", search) is not None}
-    return found
+    runs_computed: int = 0         # sweep runs (lib.sweep) computed while it executed
+    runs_reused: int = 0           # sweep runs it found stored
 
 
 def code_hash(page: Page, search: list[str] | None = None) -> str:
     """SHA-256 over the `lib` code a chapter can import: its chapter module (if any) and the notebook's imports.
 
     `search`: where to find `lib` (default: where `import` finds it)."""
-    from lib.provenance import import_closure, module_file, source_hash
+    from lib.provenance import import_closure, module_file, notebook_imports, source_hash
 
-    start = notebook_imports(page.path, search)
+    try:
+        start = set(notebook_imports(page.path, path=search))
+    except SyntaxError:     # executing it will report the error; meanwhile every source of lib counts
+        package = module_file("lib", search).parent
+        return source_hash(sorted(".".join(f.relative_to(package.parent).with_suffix("").parts).removesuffix(
+            ".__init__") for f in package.rglob("*.py")), path=search)
     if module_file(f"lib.chapters.{page.name}", search) is not None:
         start.add(f"lib.chapters.{page.name}")
     if not start:
@@ -195,11 +178,14 @@ def _failure_message(page: Page, err: Exception, saved: Path) -> str:
 
 def execute_chapter(page: Page, parameters: dict[str, Any], profile: str,
                     stage_dir: Path, cache_dir: Path, root: Path, fresh: bool, progress: bool,
-                    claims_dir: Path | None = None, extra_key: str = "") -> ChapterRun:
+                    claims_dir: Path | None = None, extra_key: str = "",
+                    before_execute: Callable[[], None] | None = None) -> ChapterRun:
     """Execute one notebook chapter in the stage (or reuse its cached result) and put the result there.
 
     Its claim records go to `claims_dir`/<chapter>.json; the files it wrote under
-    ``downloads/<chapter>/`` are kept with the cached notebook. `extra_key` joins the cache key."""
+    ``downloads/<chapter>/`` are kept with the cached notebook. `extra_key` joins the cache key.
+    `before_execute` is called just before the kernel starts (not when the cached result is reused).
+    """
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -219,6 +205,8 @@ def execute_chapter(page: Page, parameters: dict[str, Any], profile: str,
                               _publish(page, record.get("claims", []), claims_dir))
 
     cache_dir.mkdir(parents=True, exist_ok=True)
+    if before_execute is not None:
+        before_execute()
     running = cache_dir / f"{page.name}.running.ipynb"
     start = time.perf_counter()
     try:
