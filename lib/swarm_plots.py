@@ -11,6 +11,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib import animation
@@ -158,22 +159,27 @@ def hive_animation(results: Sequence[Mapping[str, Any]], facx: str, facy: str, f
 
 def hive_animate(results: Sequence[Mapping[str, Any]], facx: str, facy: str, frames: int = 30, fps: int = 8,
                  panel: tuple[float, float] = (3.0, 2.2), mp4: str | None = None, lw: float = 1.0,
-                 ylim: tuple[float, float] | None = None, dpi: int = 72, open_on_last: bool = True):
+                 ylim: tuple[float, float] | None = None, dpi: int = 72, open_on_last: bool = True,
+                 frame_format: str = "jpeg"):
     """The hive grid animated over epochs, as offline HTML (to_jshtml, no CDN).
 
     `frames` epochs are shown, evenly spread from the first record to the last. With `open_on_last`
     the player opens on the last epoch (the fit the training reached; the untrained swarm says little) and
     playing it replays the training from epoch 0. The title of each frame (its epoch) sits in room kept for it
-    above the panels. With `mp4` a path, the animation is also written there through ffmpeg, where ffmpeg exists
-    (a warning says so where it does not).
+    above the panels. Frames are embedded as `frame_format` images: JPEG keeps a grid of thin lines legible at
+    about half the bytes of PNG, so that a page with several animations stays small. With `mp4` a path, the
+    animation is also written there through ffmpeg, where ffmpeg exists (a warning says so where it does not).
     """
+    if frame_format not in ("jpeg", "png"):
+        raise ValueError(f"frame_format must be 'jpeg' or 'png', got {frame_format!r}")
     fig, anim = hive_animation(results, facx, facy, frames, fps, panel, lw, ylim, dpi, open_on_last)
     if mp4 is not None:
         if ffmpeg_available():
             anim.save(mp4, writer=animation.FFMpegWriter(fps=fps))
         else:
             warnings.warn("ffmpeg not found: no mp4 written (the HTML animation needs no ffmpeg)", stacklevel=2)
-    return animation_html(anim, fps=fps)
+    with matplotlib.rc_context({"animation.frame_format": frame_format}):
+        return animation_html(anim, fps=fps)
 
 
 def animation_epochs(n_epochs: int, frames: int, open_on_last: bool = True) -> np.ndarray:

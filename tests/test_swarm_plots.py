@@ -58,7 +58,11 @@ def test_hive_animate_is_offline_html_and_mp4_needs_ffmpeg(hive, tmp_path, monke
     before = set(plt.get_fignums())
     html = swarm_plots.hive_animate(hive, "width", "activation", frames=3).data
     assert "<script" in html and "cdnjs" not in html and "font-awesome" not in html
-    assert html.count("data:image/png;base64") == 3 + 1      # the last epoch first, then the 3 frames
+    assert html.count("data:image/jpeg;base64") == 3 + 1     # the last epoch first, then the 3 frames
+    png = swarm_plots.hive_animate(hive, "width", "activation", frames=3, frame_format="png").data
+    assert png.count("data:image/png;base64") == 4 and len(png) > len(html)
+    with pytest.raises(ValueError, match="frame_format"):
+        swarm_plots.hive_animate(hive, "width", "activation", frame_format="gif")
     assert set(plt.get_fignums()) == before, "the animation's figure must be closed"
     monkeypatch.setattr(swarm_plots, "ffmpeg_available", lambda: False)
     with pytest.warns(UserWarning, match="ffmpeg"):
@@ -70,7 +74,7 @@ def test_the_animation_opens_on_the_last_epoch_and_replays_from_the_first(hive):
     np.testing.assert_array_equal(swarm_plots.animation_epochs(6, 3), [5, 0, 2, 5])
     np.testing.assert_array_equal(swarm_plots.animation_epochs(6, 3, open_on_last=False), [0, 2, 5])
     html = swarm_plots.hive_animate(hive, "width", "activation", frames=3).data
-    frames = re.findall(r'frames\[(\d+)\] = "data:image/png;base64,([^"]+)"', html)
+    frames = re.findall(r'frames\[(\d+)\] = "data:image/jpeg;base64,([^"]+)"', html)
     assert [int(i) for i, _ in frames] == [0, 1, 2, 3]
     assert frames[0][1] == frames[3][1] != frames[1][1], "first frame = the last epoch, then epoch 0"
 
