@@ -201,8 +201,12 @@ def test_the_periodic_verdicts_and_their_control():
     assert v["control_best"].outcome == "contradicted"       # ... and not on the bump: the win is about periodicity
     assert v["control_relu"].outcome == "confirmed"          # not worse than ReLU there
     assert len(v["sine_cases"]) == 2 * 3 and len(v["control_relu_cases"]) == 2
+    assert "comes with the target being periodic" in sw.periodic_context(v, "bump")
     v = sw.periodic_verdicts(periodic_hive(0.01, 0.01), [1, 3, 10], "bump", last=5, margin=0.01, seed=0)
     assert v["control_best"].outcome == "confirmed"          # it wins everywhere: not a periodic advantage
+    assert "not specific to periodic targets" in sw.periodic_context(v, "bump")
+    v = sw.periodic_verdicts(periodic_hive(0.3, 0.3), [1, 3, 10], "bump", last=5, margin=0.01, seed=0)
+    assert v["sine"].outcome != "confirmed" and "not established" in sw.periodic_context(v, "bump")
 
 
 def test_fit_share_curve_counts_trailing_means():

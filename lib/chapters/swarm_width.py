@@ -359,6 +359,21 @@ def periodic_verdicts(swarms: Sequence[Mapping[str, Any]], widths: Sequence[int]
             "control_relu_cases": relu_cases}
 
 
+def periodic_context(pv: Mapping[str, Any], control: str) -> str:
+    """What the control says about Snake's result on the sine, in a sentence that follows the two verdicts."""
+    sine, control_best = pv["sine"].outcome, pv["control_best"].outcome
+    if sine != "confirmed":
+        return "Since Snake's advantage on the sine is not established, there is no advantage here to put in context."
+    if control_best == "confirmed":
+        return (f"Snake beats the post's activations on the {control} as well, so its advantage on the sine is not "
+                "specific to periodic targets: its units are simply more flexible.")
+    if control_best == "contradicted":
+        return (f"Snake beats every activation of the post on the sine but not on the {control}: its advantage on the "
+                "sine comes with the target being periodic, not with Snake units being better at everything.")
+    return (f"On the {control} the comparison is undecided, so whether Snake's advantage on the sine is specific to "
+            "periodic targets stays open at this number of bees.")
+
+
 def fit_share_curve(swarms: Sequence[Mapping[str, Any]], last: int,
                     decent_fit: float) -> tuple[np.ndarray, np.ndarray, int]:
     """How the share of decent fits grows with training: for each epoch e from `last` - 1 on, the number of bees of
