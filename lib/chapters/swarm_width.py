@@ -73,7 +73,7 @@ def _check_parameters(p: Mapping[str, Any]) -> None:
 
 PARAMETERS = Parameters(
     "swarm_width", constraints=[_check_parameters],
-    num_bees=Int(minimum=1), many_bees=Int(minimum=2), num_epochs=Int(minimum=5), long_epochs=Int(minimum=5),
+    num_bees=Int(minimum=1), many_bees=Int(minimum=2), num_epochs=Int(minimum=2), long_epochs=Int(minimum=2),
     seed=Int(0, 2**32 - 1), widths=ListOf(Int(minimum=1), distinct=True), frames=Int(minimum=2),
     last_epochs=Int(minimum=1), decent_fit=Float(0.0, 1.0, exclusive_minimum=True),
     almost_all=Float(0.5, 1.0, exclusive_minimum=True), margin=Float(0.0, 1.0, exclusive_minimum=True),
