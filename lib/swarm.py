@@ -13,7 +13,8 @@ their random start; a **hive** is a set of swarms with some parameter varied.
   default init, full-batch SGD with momentum on MSE, recording the prediction
   and the loss *before* each update), trained as one vectorised program
   (`lib.ensemble`, either backend);
-- `first_below`, `stays_below`, `find`, `final_loss`, `fraction` and `tidy_rows` summarise the results.
+- `first_below`, `stays_below`, `find`, `final_loss` (mean of the last k records), `fraction`, `weakest`
+  (the verdict of a claim over several cases) and `tidy_rows` summarise the results.
 
 Seeding follows the original: every swarm of a hive restarts from the same
 seed and builds its bees one after another from that RNG stream, so a bee's
@@ -30,14 +31,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lib import activations
+from lib import activations, curves, stats
 from lib.ensemble import BACKENDS, BatchedMLP, Ensemble, member_losses, train_ensemble
 from lib.models.mlp import MLP
 from lib.seeding import seed_everything, torch_threads
 
 __all__ = [
     "make_sweep_paramsets", "make_combo_paramsets", "hive_trainer", "DefaultTrain", "default_train",
-    "first_below", "stays_below", "find", "final_loss", "fraction", "tidy_rows", "value_label", "kink_positions",
+    "first_below", "stays_below", "find", "final_loss", "fraction", "median_interval", "median_text",
+    "share_text", "weakest", "verdict_rows", "tidy_rows",
+    "value_label", "kink_positions",
 ]
 
 
@@ -375,15 +378,85 @@ def find(results: Sequence[Mapping[str, Any]], **where) -> Mapping[str, Any]:
     return hits[0]
 
 
-def final_loss(r: Mapping[str, Any]) -> np.ndarray:
-    """Each bee's loss at the last record (NaN for a diverged bee)."""
-    return np.asarray(r["loss"])[:, -1]
+def final_loss(result: Mapping[str, Any] | np.ndarray, last: int) -> np.ndarray:
+    """Each bee's final loss: the mean of its last `last` records (`lib.curves.endpoint`), NaN for a bee that diverged.
+
+    `result` is a swarm (its ``loss``) or a (bee, epoch) array. One record is noise on a loss that still swings
+    (high momentum, a large learning rate); the mean of the last k is what every verdict reads. A bee whose loss
+    ends non-finite diverged: it gets NaN, not the mean of the records before it blew up.
+    """
+    loss = np.asarray(result["loss"] if isinstance(result, Mapping) else result, dtype=float)
+    if loss.ndim != 2:
+        raise ValueError(f"loss must be (bee, epoch), got shape {loss.shape}")
+    if isinstance(last, bool) or not isinstance(last, (int, np.integer)) or last < 1:
+        raise ValueError(f"last must be a whole number >= 1, got {last!r}")
+    values = np.asarray(curves.endpoint(loss, last=int(last)), dtype=float)
+    values[np.asarray(curves.diverged(loss), dtype=bool)] = np.nan
+    return values
 
 
 def fraction(values: np.ndarray) -> float:
+    """The share of True values (NaN when there are none)."""
     values = np.asarray(values, dtype=bool)
     return float(values.mean()) if values.size else float("nan")
 
+
+def median_interval(values: Sequence[float], level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+    """The median of the finite values and its seeded percentile-bootstrap interval (NaN where there is none).
+
+    The interval is `lib.stats.compare_medians`'s, of the median against zero, so tables show the intervals that
+    verdicts are read from.
+    """
+    v = stats.compare_medians(values, 0.0, claim="a>b", margin=0.0, level=level, seed=seed)
+    nan = float("nan")
+    return (nan if v.estimate_a is None else v.estimate_a, nan if v.low is None else v.low,
+            nan if v.high is None else v.high)
+
+
+def median_text(values: Sequence[float], seed: int = 0) -> str:
+    """"0.123 [0.1, 0.15]": the median over bees with its bootstrap 95 % interval (`median_interval`)."""
+    median, low, high = median_interval(values, seed=seed)
+    return f"{stats.format_number(median)} [{stats.format_number(low)}, {stats.format_number(high)}]"
+
+
+def share_text(successes: int, trials: int) -> str:
+    """"88 % [84, 91]": a share with its Wilson 95 % interval, in per cent (`lib.stats.wilson_interval`)."""
+    low, high = stats.wilson_interval(successes, trials)
+    return f"{100 * successes / trials:.0f} % [{100 * float(low):.0f}, {100 * float(high):.0f}]"
+
+
+_STRENGTH = {"contradicted": 0, "inconclusive": 1, "confirmed": 2}
+
+
+def weakest(verdicts: Sequence[stats.Verdict]) -> stats.Verdict:
+    """The verdict of a claim that must hold in every case ("Tanh is fastest at every width"): the weakest of them.
+
+    An intersection-union test: the claim is confirmed only when every case is (each at the cases' own level,
+    which keeps the family's false-confirmation rate at that level without a correction), contradicted as soon as
+    one case is, inconclusive otherwise. Among equally weak cases the one whose interval reaches furthest towards
+    failing is returned (the highest upper bound for "a<b", the lowest lower bound for "a>b", the widest
+    excursion for "a≈b"), so its prose names the case that binds.
+    """
+    verdicts = list(verdicts)
+    if not verdicts:
+        raise ValueError("weakest of no verdicts")
+    claims = {v.claim for v in verdicts}
+    if len(claims) != 1:
+        raise ValueError(f"the cases of one claim must share its direction, got {sorted(claims)}")
+
+    def reach(v: stats.Verdict) -> float:
+        if v.low is None or v.high is None:
+            return math.inf
+        return {"a<b": v.high, "a>b": -v.low, "a≈b": max(abs(v.low), abs(v.high))}[v.claim]
+
+    return min(verdicts, key=lambda v: (_STRENGTH[v.outcome], -reach(v)))
+
+
+def verdict_rows(cases: Sequence[stats.Verdict], claim: str) -> list[dict[str, Any]]:
+    """One row per case of a claim, for a downloadable table: relation, outcome, effect, interval, margin, sizes."""
+    return [{"claim": claim, "case": v.relation, "outcome": v.outcome, "effect": v.effect, "low": v.low,
+             "high": v.high, "level": v.level, "margin": v.margin, "n": " and ".join(map(str, v.n)),
+             "dropped": sum(v.n_dropped), "test": v.test} for v in cases]
 
 
 # ----------------------------------------------------------------------------- tidy rows

@@ -11,6 +11,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib import animation
@@ -18,8 +19,8 @@ from matplotlib import animation
 from lib.plotting import animation_html
 from lib.swarm import value_label
 
-__all__ = ["hive_grid", "hive_plot", "hive_animate", "frame_epochs", "ffmpeg_available", "strip_plot",
-           "heat_map"]
+__all__ = ["hive_grid", "hive_plot", "hive_animation", "hive_animate", "frame_epochs", "animation_epochs",
+           "ffmpeg_available", "strip_plot", "shared_norm", "heat_map"]
 
 
 def _values(results: Sequence[Mapping[str, Any]], key: str) -> list:
@@ -125,30 +126,25 @@ def ffmpeg_available() -> bool:
     return animation.writers.is_available("ffmpeg")
 
 
-def hive_animate(results: Sequence[Mapping[str, Any]], facx: str, facy: str, frames: int = 30, fps: int = 8,
-                 panel: tuple[float, float] = (3.0, 2.2), mp4: str | None = None, lw: float = 1.0,
-                 ylim: tuple[float, float] | None = None, dpi: int = 72):
-    """The hive grid animated over epochs, as offline HTML (to_jshtml, no CDN).
-
-    `frames` epochs are shown, evenly spread from the first record to the last. With `mp4`
-    a path, the animation is also written there through ffmpeg, where ffmpeg exists
-    (a warning says so where it does not).
-    """
+def hive_animation(results: Sequence[Mapping[str, Any]], facx: str, facy: str, frames: int = 30, fps: int = 8,
+                   panel: tuple[float, float] = (3.0, 2.2), lw: float = 1.0, ylim: tuple[float, float] | None = None,
+                   dpi: int = 72, open_on_last: bool = True):
+    """The figure and the matplotlib animation behind `hive_animate` (the figure stays open)."""
     for r in results:
         if "ypred" not in r:
             raise KeyError("results need 'ypred' (train with fields including 'ypred')")
     n_epochs = {np.shape(r["ypred"])[1] for r in results}
     if len(n_epochs) != 1:
         raise ValueError(f"swarms recorded different numbers of epochs: {sorted(n_epochs)}")
-    epochs = frame_epochs(n_epochs.pop(), frames)
+    epochs = animation_epochs(n_epochs.pop(), frames, open_on_last)
     fig, axes, xs, ys, cells = _draw_grid(results, facx, facy, panel)
     fig.set_dpi(dpi)
     lines = []
     for ax, r, x in _panels_with_truth(axes, xs, ys, cells, ylim or _limits(results)):
         pred = np.asarray(r["ypred"])
-        lines.append((pred, ax.plot(x, pred[:, 0].T, lw=lw, alpha=0.8)))
-    label = fig.suptitle("")
-    fig.tight_layout()
+        lines.append((pred, ax.plot(x, pred[:, epochs[0]].T, lw=lw, alpha=0.8)))
+    label = fig.suptitle(f"epoch {int(epochs[0])}", fontsize=11)
+    fig.tight_layout()  # it keeps room for the suptitle (matplotlib >= 3.3), so the frame's title is never clipped
 
     def draw(i: int):
         e = int(epochs[i])
@@ -158,13 +154,38 @@ def hive_animate(results: Sequence[Mapping[str, Any]], facx: str, facy: str, fra
         label.set_text(f"epoch {e}")
         return []
 
-    anim = animation.FuncAnimation(fig, draw, frames=len(epochs), interval=1000 / fps, blit=False)
+    return fig, animation.FuncAnimation(fig, draw, frames=len(epochs), interval=1000 / fps, blit=False)
+
+
+def hive_animate(results: Sequence[Mapping[str, Any]], facx: str, facy: str, frames: int = 30, fps: int = 8,
+                 panel: tuple[float, float] = (3.0, 2.2), mp4: str | None = None, lw: float = 1.0,
+                 ylim: tuple[float, float] | None = None, dpi: int = 72, open_on_last: bool = True,
+                 frame_format: str = "jpeg"):
+    """The hive grid animated over epochs, as offline HTML (to_jshtml, no CDN).
+
+    `frames` epochs are shown, evenly spread from the first record to the last. With `open_on_last`
+    the player opens on the last epoch (the fit the training reached; the untrained swarm says little) and
+    playing it replays the training from epoch 0. The title of each frame (its epoch) sits in room kept for it
+    above the panels. Frames are embedded as `frame_format` images: JPEG keeps a grid of thin lines legible at
+    about half the bytes of PNG, so that a page with several animations stays small. With `mp4` a path, the
+    animation is also written there through ffmpeg, where ffmpeg exists (a warning says so where it does not).
+    """
+    if frame_format not in ("jpeg", "png"):
+        raise ValueError(f"frame_format must be 'jpeg' or 'png', got {frame_format!r}")
+    fig, anim = hive_animation(results, facx, facy, frames, fps, panel, lw, ylim, dpi, open_on_last)
     if mp4 is not None:
         if ffmpeg_available():
             anim.save(mp4, writer=animation.FFMpegWriter(fps=fps))
         else:
             warnings.warn("ffmpeg not found: no mp4 written (the HTML animation needs no ffmpeg)", stacklevel=2)
-    return animation_html(anim, fps=fps)
+    with matplotlib.rc_context({"animation.frame_format": frame_format}):
+        return animation_html(anim, fps=fps)
+
+
+def animation_epochs(n_epochs: int, frames: int, open_on_last: bool = True) -> np.ndarray:
+    """The epochs an animation shows: `frame_epochs`, with the last epoch put first too when `open_on_last`."""
+    epochs = frame_epochs(n_epochs, frames)
+    return np.concatenate([epochs[-1:], epochs]) if open_on_last and len(epochs) > 1 else epochs
 
 
 def strip_plot(ax, groups: Sequence[np.ndarray], labels: Sequence[str], log: bool = True, seed: int = 0,
@@ -185,15 +206,31 @@ def strip_plot(ax, groups: Sequence[np.ndarray], labels: Sequence[str], log: boo
     return ax
 
 
+def shared_norm(*arrays: np.ndarray, vmin: float | None = None, vmax: float | None = None):
+    """One colour scale for several heat-map panels: the range of every finite value (or the given bounds)."""
+    from matplotlib.colors import Normalize
+
+    finite = np.concatenate([np.asarray(a, dtype=float).ravel() for a in arrays])
+    finite = finite[np.isfinite(finite)]
+    low = vmin if vmin is not None else (float(finite.min()) if finite.size else 0.0)
+    high = vmax if vmax is not None else (float(finite.max()) if finite.size else 1.0)
+    if high <= low:
+        high = low + 1.0
+    return Normalize(vmin=low, vmax=high)
+
+
 def heat_map(ax, values: np.ndarray, xlabels: Sequence[str], ylabels: Sequence[str],
              fmt: Callable[[float], str] = lambda v: f"{v:.0f}", cmap: str = "viridis_r",
-             note: np.ndarray | None = None):
-    """Values (rows, cols) as coloured cells with their numbers written in; NaN cells are grey."""
+             note: np.ndarray | None = None, norm=None):
+    """Values (rows, cols) as coloured cells with their numbers written in; NaN cells are grey.
+
+    Pass the same `norm` (`shared_norm`) to every panel of a figure so that one colour means one value, and give
+    the figure one colour bar (``fig.colorbar(image, ax=axes)``).
+    """
     values = np.asarray(values, dtype=float)
     masked = np.ma.masked_invalid(values)
-    cm = plt.get_cmap(cmap).copy()
-    cm.set_bad("lightgrey")
-    im = ax.imshow(masked, cmap=cm, aspect="auto")
+    cm = plt.get_cmap(cmap).with_extremes(bad="lightgrey")
+    im = ax.imshow(masked, cmap=cm, aspect="auto", norm=norm or shared_norm(values))
     ax.set_xticks(range(len(xlabels)), xlabels)
     ax.set_yticks(range(len(ylabels)), ylabels)
     for i in range(values.shape[0]):
