@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 CHUNK = 32768    # elements per slice and torch thread: a (5, CHUNK) float32 buffer is 640 KB, within a 1 MB L2
+ROW_CHUNK = 131072   # the same for `Rows` (one-row buffers): ops there are cheap, so fewer, longer slices
 
 
 _enabled = True
@@ -78,3 +79,82 @@ class Buffer:
 def flat(t: Tensor) -> Tensor:
     """`t` as one dimension: a view where its strides allow (an expanded gradient gives stride 0)."""
     return t.reshape(-1)
+
+
+# --- element-wise Functions with parameters (lib.activations.kernels, lib.activations.snake) --------
+
+def rows_apply(x: Tensor, *params: Tensor) -> bool:
+    """Whether `Rows` applies: `x` contiguous on the CPU, outside torch.func transforms, and every
+    parameter one value or constant along x's first dimension (the batch), as after
+    `lib.activations.base.broadcast_to_input` with a feature dimension other than 0."""
+    if not (_enabled and x.device.type == "cpu" and x.is_contiguous()
+            and not torch._C._are_functorch_transforms_active()):
+        return False
+    return all(p.dim() == 0 or (x.dim() >= 2 and (p.dim() < x.dim() or p.shape[0] == 1)) for p in params)
+
+
+class Rows:
+    """The slices of an element-wise Function's fast path.
+
+    When every parameter is one value, x is one flat vector cut into slices of ROW_CHUNK elements per
+    thread, and the parameters are Python floats (for torch's kernels that take scalar arguments).
+    Otherwise x is (rows, row) with `row` the elements past its first dimension, cut into slices of
+    whole rows; a parameter of one value is a float, any other a (row,) tensor (expanded once).
+    Parameter gradients are reduced per slice (`inner`, `total`) and added up in float64 (`gradient`).
+    """
+
+    def __init__(self, x: Tensor, *params: Tensor):
+        self.shape = x.shape
+        self.flat = all(p.dim() == 0 for p in params)
+        budget = ROW_CHUNK * torch.get_num_threads()
+        if self.flat:
+            self.form: tuple[int, ...] = (x.numel(),)
+            self.size = max(1, min(budget, x.numel()))
+        else:
+            row = x[0].numel() if x.shape[0] else 1
+            self.form = (x.shape[0], row)
+            self.size = max(1, min(budget // max(row, 1), x.shape[0]))
+        self.params = [p.item() if p.dim() == 0 else self._row(p) for p in params]
+
+    def _row(self, p: Tensor) -> Tensor:
+        inner_shape = self.shape[1:]
+        q = p.reshape(p.shape[1:]) if p.dim() == len(self.shape) else p
+        return q.expand(inner_shape).contiguous().view(-1)
+
+    def view(self, t: Tensor) -> Tensor:
+        """`t` (of x's shape; contiguous or expanded) in this plan's form."""
+        return t.reshape(self.form)
+
+    def split(self, *tensors: Tensor) -> Iterator[tuple[Tensor, ...]]:
+        """Tensors of x's shape, slice by slice, side by side; a non-contiguous one (an expanded
+        gradient) is copied slice by slice into a scratch buffer."""
+        forms = [self.view(t) for t in tensors]
+        copies = {i: self.buffer(t.dtype) for i, t in enumerate(forms) if not t.is_contiguous()}
+        for parts in zip(*(t.split(self.size) for t in forms)):
+            if copies:
+                parts = tuple(copies[i][:len(p)].copy_(p) if i in copies else p for i, p in enumerate(parts))
+            yield parts
+
+    def buffer(self, dtype: torch.dtype) -> Tensor:
+        """A scratch tensor of one slice (take `[:len(slice)]` for the last one)."""
+        return torch.empty((self.size, *self.form[1:]), dtype=dtype)
+
+    def inner(self, index: int, temp: Tensor, other: Tensor) -> Tensor:
+        """The slice's part of sum(temp * other) for parameter `index`: a dot product for one value,
+        else a sum over the slice's rows (overwriting the scratch `temp`)."""
+        if isinstance(self.params[index], float):
+            return torch.dot(temp.view(-1), other.view(-1))
+        return temp.mul_(other).sum(0)
+
+    def total(self, index: int, t: Tensor) -> Tensor:
+        return t.sum() if isinstance(self.params[index], float) else t.sum(0)
+
+    def gradient(self, parts: list[Tensor], like: Tensor) -> Tensor:
+        """The slices' parts added in float64, shaped (and summed) to the parameter `like`."""
+        result = torch.stack(parts).sum(0, dtype=torch.float64)
+        if like.dim() == 0:
+            return result.reshape(()).to(like.dtype)
+        result = result.view(self.shape[1:])
+        if like.dim() == len(self.shape):
+            result = result.unsqueeze(0)
+        return result.sum_to_size(like.shape).to(like.dtype)
