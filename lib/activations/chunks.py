@@ -13,13 +13,27 @@ Functions run their generic tensor code, which `generate_vmap_rule` batches); `a
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator
 
 import torch
 from torch import Tensor
 
-CHUNK = 32768    # elements per slice and torch thread: a (5, CHUNK) float32 buffer is 640 KB, within a 1 MB L2
+CHUNK = 32768    # elements per slice at one thread: a (5, CHUNK) float32 buffer is 640 KB, within a 1 MB L2
 ROW_CHUNK = 131072   # the same for `Rows` (one-row buffers): ops there are cheap, so fewer, longer slices
+THREADED = 16    # with more threads, a slice has THREADED x threads x that many elements
+ALIGN = 64       # slices start at multiples of 64 elements, as torch's vectorised loops split a whole tensor:
+                 # an op's scalar tail loop (other rounding for erf, exp, ...) then meets the same elements
+
+
+def slice_length(per_thread: int) -> int:
+    """Elements per slice: `per_thread` at one torch thread. With more, each op is a parallel region
+    that waits for its slowest thread, so far fewer, longer slices: on a machine shared with other
+    jobs a region can wait a scheduler tick for a descheduled thread, and the time grows with the
+    number of regions (at 2 threads on the 2-core machine under load, 8 slices took twice as long
+    as 1); the slices still bound the temporaries of a large input."""
+    threads = torch.get_num_threads()
+    return per_thread if threads == 1 else per_thread * THREADED * threads
 
 
 _enabled = True
@@ -37,6 +51,10 @@ def disabled() -> Iterator[None]:
         _enabled = previous
 
 
+def _aligned(n: int) -> int:
+    return max(ALIGN, n // ALIGN * ALIGN)
+
+
 def applies(x: Tensor, *coefficients: Tensor) -> bool:
     """Whether the chunked CPU path applies: `x` contiguous on the CPU, outside torch.func transforms,
     and every coefficient tensor shared by all elements (at most one dimension, the terms)."""
@@ -45,11 +63,11 @@ def applies(x: Tensor, *coefficients: Tensor) -> bool:
 
 
 class Slices:
-    """How one call cuts its flat tensors of `total` elements: `size` = CHUNK per torch thread
-    elements a slice (fewer for a short input), `count` slices."""
+    """How one call cuts its flat tensors of `total` elements: `size` elements a slice
+    (`slice_length(CHUNK)`, fewer for a short input), `count` slices."""
 
     def __init__(self, total: int):
-        self.size = max(1, min(total, CHUNK * torch.get_num_threads()))
+        self.size = max(1, min(total, _aligned(slice_length(CHUNK))))
         self.count = -(-total // self.size)
 
     def split(self, *tensors: Tensor) -> Iterator[tuple[Tensor, ...]]:
@@ -96,8 +114,8 @@ def rows_apply(x: Tensor, *params: Tensor) -> bool:
 class Rows:
     """The slices of an element-wise Function's fast path.
 
-    When every parameter is one value, x is one flat vector cut into slices of ROW_CHUNK elements per
-    thread, and the parameters are Python floats (for torch's kernels that take scalar arguments).
+    When every parameter is one value, x is one flat vector cut into slices of `slice_length(ROW_CHUNK)`
+    elements, and the parameters are Python floats (for torch's kernels that take scalar arguments).
     Otherwise x is (rows, row) with `row` the elements past its first dimension, cut into slices of
     whole rows; a parameter of one value is a float, any other a (row,) tensor (expanded once).
     Parameter gradients are reduced per slice (`inner`, `total`) and added up in float64 (`gradient`).
@@ -106,14 +124,15 @@ class Rows:
     def __init__(self, x: Tensor, *params: Tensor):
         self.shape = x.shape
         self.flat = all(p.dim() == 0 for p in params)
-        budget = ROW_CHUNK * torch.get_num_threads()
+        budget = slice_length(ROW_CHUNK)
         if self.flat:
             self.form: tuple[int, ...] = (x.numel(),)
-            self.size = max(1, min(budget, x.numel()))
+            self.size = max(1, min(_aligned(budget), x.numel()))
         else:
-            row = x[0].numel() if x.shape[0] else 1
+            row = max(x[0].numel(), 1) if x.shape[0] else 1
             self.form = (x.shape[0], row)
-            self.size = max(1, min(budget // max(row, 1), x.shape[0]))
+            unit = ALIGN // math.gcd(row, ALIGN)            # rows per slice: a multiple of unit aligns them
+            self.size = max(1, min(max(unit, budget // row // unit * unit), x.shape[0]))
         self.params = [p.item() if p.dim() == 0 else self._row(p) for p in params]
 
     def _row(self, p: Tensor) -> Tensor:
@@ -126,14 +145,8 @@ class Rows:
         return t.reshape(self.form)
 
     def split(self, *tensors: Tensor) -> Iterator[tuple[Tensor, ...]]:
-        """Tensors of x's shape, slice by slice, side by side; a non-contiguous one (an expanded
-        gradient) is copied slice by slice into a scratch buffer."""
-        forms = [self.view(t) for t in tensors]
-        copies = {i: self.buffer(t.dtype) for i, t in enumerate(forms) if not t.is_contiguous()}
-        for parts in zip(*(t.split(self.size) for t in forms)):
-            if copies:
-                parts = tuple(copies[i][:len(p)].copy_(p) if i in copies else p for i, p in enumerate(parts))
-            yield parts
+        """Tensors of x's shape, slice by slice, side by side (an expanded gradient stays a view)."""
+        return zip(*(self.view(t).split(self.size) for t in tensors))
 
     def buffer(self, dtype: torch.dtype) -> Tensor:
         """A scratch tensor of one slice (take `[:len(slice)]` for the last one)."""
@@ -143,7 +156,7 @@ class Rows:
         """The slice's part of sum(temp * other) for parameter `index`: a dot product for one value,
         else a sum over the slice's rows (overwriting the scratch `temp`)."""
         if isinstance(self.params[index], float):
-            return torch.dot(temp.view(-1), other.view(-1))
+            return torch.dot(temp.reshape(-1), other.reshape(-1))
         return temp.mul_(other).sum(0)
 
     def total(self, index: int, t: Tensor) -> Tensor:
