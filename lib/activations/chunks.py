@@ -57,11 +57,16 @@ def _aligned(n: int) -> int:
     return max(ALIGN, n // ALIGN * ALIGN)
 
 
+def _plain_cpu(x: Tensor) -> bool:
+    return (_enabled and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and x.is_contiguous()
+            and not torch._C._are_functorch_transforms_active())
+
+
 def applies(x: Tensor, *coefficients: Tensor) -> bool:
-    """Whether the chunked CPU path applies: `x` contiguous on the CPU, outside torch.func transforms,
-    and every coefficient tensor shared by all elements (at most one dimension, the terms)."""
-    return (_enabled and x.device.type == "cpu" and x.is_contiguous()
-            and not torch._C._are_functorch_transforms_active() and all(c.dim() <= 1 for c in coefficients))
+    """Whether the chunked CPU path applies: `x` contiguous float32 or float64 on the CPU, outside
+    torch.func transforms, and every coefficient tensor shared by all elements (at most one
+    dimension, the terms)."""
+    return _plain_cpu(x) and all(c.dim() <= 1 for c in coefficients)
 
 
 class Slices:
@@ -104,11 +109,10 @@ def flat(t: Tensor) -> Tensor:
 # --- element-wise Functions with parameters (lib.activations.kernels, lib.activations.snake) --------
 
 def rows_apply(x: Tensor, *params: Tensor) -> bool:
-    """Whether `Rows` applies: `x` contiguous on the CPU, outside torch.func transforms, and every
-    parameter one value or constant along x's first dimension (the batch), as after
-    `lib.activations.base.broadcast_to_input` with a feature dimension other than 0."""
-    if not (_enabled and x.device.type == "cpu" and x.is_contiguous()
-            and not torch._C._are_functorch_transforms_active()):
+    """Whether `Rows` applies: `x` contiguous float32 or float64 on the CPU, outside torch.func
+    transforms, and every parameter one value or constant along x's first dimension (the batch),
+    as after `lib.activations.base.broadcast_to_input` with a feature dimension other than 0."""
+    if not _plain_cpu(x):
         return False
     return all(p.dim() == 0 or (x.dim() >= 2 and (p.dim() < x.dim() or p.shape[0] == 1)) for p in params)
 

@@ -7,7 +7,11 @@ Each activation has one coefficient vector per layer (as in the paper) or, with
 
 The three series are evaluated by hand-written autograd Functions that save only the input
 and the (few) coefficients, and recompute what they need in the backward pass: the memory
-kept for backward is one copy of the input, whatever the degree. Initial coefficients come
+kept for backward is one copy of the input, whatever the degree. With one coefficient vector
+per layer, on the CPU and outside torch.func transforms, Fourier and the tropical maxima run
+by cache-sized slices (`lib.activations.chunks`; Fourier's backward takes sine and cosine from
+one tangent, the maxima's backward their envelope's breakpoints); elsewhere (per-channel
+coefficients, vmap, other devices) the generic tensor code runs. Initial coefficients come
 from `lib.activations.ortho_init` (variance-preserving by default; see there for every scheme).
 """
 from __future__ import annotations
