@@ -17,10 +17,11 @@ Outside torch.func transforms a per-layer parameter is passed to the fused kerne
 Python number (`_number`) and temporaries are overwritten; under vmap/grad (the ensembles
 train members with `torch.func.vmap`) the same formulas run out of place on tensors,
 which `generate_vmap_rule` batches. On the CPU (contiguous float input, parameters constant
-along the batch dimension) every Function but SignedPower runs the same ops by slices of whole
-rows instead (`lib.activations.chunks.Rows`, the `_*_rows` functions): no input-sized
-temporary (each would cost page faults), the same values bit for bit, the parameter sums
-reassociated (added per slice in float64).
+along the batch dimension) the Functions other than SignedPower run the same ops by slices of
+whole rows instead (`lib.activations.chunks.Rows`, the `_*_rows` functions; LeakyReLU's forward
+is one torch kernel already): no input-sized temporary (each would cost page faults), the same
+values bit for bit, the parameter sums reassociated (added per slice in float64), and
+TanhExpPower's backward takes s from ln|x| (see there).
 
 Where a value differs from the formula in `sqrt_family` by float rounding (≤ a few ulp of
 the operands), the Function's docstring says so; `tests/test_kernels.py` bounds it.
