@@ -10,6 +10,9 @@ By default a benchmark runs twice (`SETTINGS`): at one thread on this process's 
 machine shared with other jobs, close to the time on an idle core) and at torch's default thread
 count on the wall clock (what a user sees; on a loaded machine it also measures the scheduler:
 each parallel region waits for its slowest thread). `add_arguments` lets one setting be chosen.
+
+To see the times without page faults, run a benchmark with glibc told to keep freed memory:
+`MALLOC_MMAP_THRESHOLD_=1000000000 MALLOC_TRIM_THRESHOLD_=1000000000 python benchmarks/...`.
 """
 
 from __future__ import annotations
