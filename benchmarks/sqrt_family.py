@@ -4,23 +4,27 @@
                                      [--granularity layer element] [--threads N] [--clock wall|cpu]
 
 Each pair is (the family member, trainable, at the parameters that recover a classical
-function; torch's own implementation of that function). Every round times all modules once,
+function; torch's own implementation of that function). Every round times all candidates once,
 in a shuffled order, so that drift of a shared machine affects all alike; the table gives
-medians over rounds and the ratio member / twin, for each granularity asked for (one
-parameter per layer, or one per element of a row). The target: every trainable member
-within 2x of its twin, learnable (so parameter gradients are computed). Parameter-free
-members (SQRT, TanhExp) are timed against the plain torch expression of the same formula.
+medians over rounds, minor page faults per call, and the ratio member / twin, for each
+granularity asked for (one parameter per layer, or one per element of a row), by default at
+one thread on the CPU clock and at torch's default thread count on the wall clock
+(`benchmarks/_timing.py`). Each trainable member runs twice: its CPU fast path
+(`lib.activations.chunks.Rows`, where it has one) and its generic code (`chunks.disabled()`,
+the code before the fast paths, which vmap runs). The target: every trainable member within 2x of
+its twin, learnable (so parameter gradients are computed). Parameter-free members (SQRT,
+TanhExp) are timed against the plain torch expression of the same formula.
 """
 from __future__ import annotations
 
 import argparse
-import os
 
 import torch
 import torch.nn.functional as F
-from _timing import CLOCKS, interleaved_medians
+from _timing import Candidate, add_arguments, run_settings, settings, verdict
 
 from lib import activations
+from lib.activations import chunks
 
 TARGET = 2.0
 TWINS = {
@@ -34,18 +38,19 @@ TWINS = {
     "tanhexp": ("x·tanh(e^x) (torch)", lambda x: x * torch.tanh(torch.exp(x))),
     "tsqrt_tanh": ("x·tanh(e^x) (torch)", lambda x: x * torch.tanh(torch.exp(x))),
 }
-# the computational path each member takes (lib/activations/kernels.py)
+# the computational path each member takes on the CPU (lib/activations/kernels.py)
 PATHS = {
-    "sqrt": "fused SignedPower",
-    "tsqrt": "fused SignedPower",
-    "thardswish": "fused: F.hardswish kernels",
-    "tleaky_relu": "fused: F.leaky_relu / PReLU",
-    "tgelu": "fused: aten.gelu kernels",
-    "tselu": "fused: aten.elu kernels",
-    "tswish": "fused: sigmoid, silu_backward",
+    "sqrt": "SignedPower (whole tensors)",
+    "tsqrt": "SignedPower (whole tensors)",
+    "thardswish": "slices: hardswish kernels",
+    "tleaky_relu": "slices: leaky_relu/threshold bwd",
+    "tgelu": "slices: gelu kernels",
+    "tselu": "slices: elu kernels",
+    "tswish": "slices: sigmoid, silu_backward",
     "tanhexp": "autograd",
-    "tsqrt_tanh": "fused TanhExpPower",
+    "tsqrt_tanh": "slices: TanhExpPower",
 }
+FAST = {"thardswish", "tleaky_relu", "tgelu", "tselu", "tswish", "tsqrt_tanh"}
 
 
 def build(name: str, granularity: str, cols: int) -> torch.nn.Module:
@@ -62,38 +67,36 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--granularity", nargs="+", default=["layer", "element"],
                         choices=["layer", "channel", "element"])
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
-                        help="wall: elapsed time; cpu: this process's CPU time (with --threads 1 on a shared "
-                             "machine, close to the time on an idle core)")
+    add_arguments(parser)
     args = parser.parse_args()
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
 
     torch.manual_seed(0)
     x = torch.randn(args.rows, args.cols)
-    fns = {f"twin:{name}": twin for name, (_, twin) in TWINS.items()}
+    candidates: dict[str, Candidate] = {f"twin:{name}": Candidate(twin) for name, (_, twin) in TWINS.items()}
     for granularity in args.granularity:
         for name in TWINS:
-            fns[f"{granularity}:{name}"] = build(name, granularity, args.cols)
-    load_before = os.getloadavg()
-    median = interleaved_medians(fns, x, args.repeats, CLOCKS[args.clock])
-    load_after = os.getloadavg()
+            module = build(name, granularity, args.cols)
+            candidates[f"{granularity}:{name}"] = Candidate(module)
+            if name in FAST:
+                candidates[f"{granularity}:{name}:generic"] = Candidate(module, chunks.disabled)
 
-    print(f"forward+backward at ({args.rows}, {args.cols}) float32, {torch.get_num_threads()} threads, "
-          f"{args.clock} clock, median of {args.repeats} interleaved rounds; torch {torch.__version__}")
-    print("load average (1, 5, 15 min): before " + ", ".join(f"{v:.2f}" for v in load_before)
-          + "; after " + ", ".join(f"{v:.2f}" for v in load_after))
-    print(f"{'activation':<12} {'parameters':<10} {'path':<30} {'ms':>8}   {'classical twin':<24} {'ms':>7} "
-          f"{'ratio':>6}  target <= {TARGET:g}x")
-    for granularity in args.granularity:
-        for name, (twin_label, _) in TWINS.items():
-            own, twin = median[f"{granularity}:{name}"], median[f"twin:{name}"]
-            trainable = "learnable" in activations.spec(name).arguments
-            verdict = ("met" if own / twin <= TARGET else "not met") if trainable else "(no parameters)"
-            params = granularity if trainable else "-"
-            print(f"{name:<12} {params:<10} {PATHS[name]:<30} {1e3 * own:8.2f}   {twin_label:<24} {1e3 * twin:7.2f} "
-                  f"{own / twin:6.2f}  {verdict}")
+    for setting, timing, load in run_settings(candidates, x, args.repeats, settings(args)):
+        print(f"\nforward+backward at ({args.rows}, {args.cols}) float32, {setting.label()}, "
+              f"median of {args.repeats} interleaved rounds; torch {torch.__version__}")
+        print(load)
+        print(f"{'activation':<12} {'parameters':<10} {'path':<34} {'ms':>7} {'faults':>6} {'generic ms':>10}   "
+              f"{'classical twin':<24} {'ms':>7} {'faults':>6} {'ratio':>6}  target <= {TARGET:g}x")
+        for granularity in args.granularity:
+            for name, (twin_label, _) in TWINS.items():
+                own, twin = timing[f"{granularity}:{name}"], timing[f"twin:{name}"]
+                generic = timing.get(f"{granularity}:{name}:generic")
+                trainable = "learnable" in activations.spec(name).arguments
+                result = verdict(own.median / twin.median, "<=", TARGET) if trainable else "(no parameters)"
+                params = granularity if trainable else "-"
+                generic_ms = f"{1e3 * generic.median:10.2f}" if generic else f"{'':>10}"
+                print(f"{name:<12} {params:<10} {PATHS[name]:<34} {1e3 * own.median:7.2f} {own.faults:6.0f} "
+                      f"{generic_ms}   {twin_label:<24} {1e3 * twin.median:7.2f} {twin.faults:6.0f} "
+                      f"{own.median / twin.median:6.2f}  {result}")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ parameters (the ensembles' path, where the Functions run out of place) equals se
 """
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 import torch
 
@@ -257,3 +259,86 @@ def test_snake_saves_only_its_input_and_frequency(learnable):
         act(x)
     assert x.untyped_storage().data_ptr() in saved
     assert sum(saved.values()) <= x.untyped_storage().nbytes() + 8 * 4
+
+
+# --- the CPU fast paths by slices (lib.activations.chunks.Rows) against the generic code ------------
+
+@pytest.fixture
+def small_slices(monkeypatch):
+    """Slices of 64 elements (16 rows of 12 when the parameters are per element), one thread: the
+    inputs below cross several slices and end on a short one."""
+    from lib.activations import chunks
+    monkeypatch.setattr(chunks, "ROW_CHUNK", 64)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def run_both(act, x, grad):
+    """(output, input gradient, parameter gradients) by the fast path and by the generic code."""
+    from lib.activations import chunks
+    results = []
+    for context in (contextlib.nullcontext, chunks.disabled):
+        xr = x.clone().requires_grad_(x.requires_grad)
+        with context():
+            y = act(xr)
+            wanted = [t for t in (xr, *act.parameters()) if t.requires_grad]
+            grads = torch.autograd.grad(y.sum() if grad is None else (y * grad).sum(), wanted)
+        results.append((y.detach(), grads))
+    return results
+
+
+FAST_MEMBERS = ["thardswish", "tleaky_relu", "tgelu", "tselu", "tswish", "tsqrt_tanh"]
+
+
+@pytest.mark.parametrize("name", FAST_MEMBERS + ["snake"])
+@pytest.mark.parametrize("granularity", ["layer", "element", "channel"])
+def test_fast_path_equals_the_generic_code(name, granularity, small_slices):
+    """Same values bit for bit (the same ops), gradients within float64 rounding, for an explicit and an
+    expanded output gradient, for the input's and the parameters' gradients together and apart."""
+    features = {"layer": None, "element": FEATURES, "channel": FEATURES[0]}[granularity]
+    params = {"a": 0.8} if name == "snake" else PARAMS[name]
+    act = activations.get(name, learnable=True, granularity=granularity, num_features=features, **params).double()
+    with torch.no_grad():
+        for p in act.parameters():
+            p.add_(0.2 * torch.randn(p.shape, generator=torch.Generator().manual_seed(7), dtype=p.dtype))
+    x = inputs(name)[:57]                     # 684 elements: 11 slices of 64 and a short one, or 4 of 16 rows
+    grad = torch.randn(x.shape, generator=torch.Generator().manual_seed(8), dtype=x.dtype)
+    for g in (None, grad):
+        for needs_x, needs_params in ((True, True), (True, False), (False, True)):
+            x.requires_grad_(needs_x)
+            for p in act.parameters():
+                p.requires_grad_(needs_params)
+            (y_fast, g_fast), (y_generic, g_generic) = run_both(act, x, g)
+            assert torch.equal(y_fast, y_generic)
+            for a, b in zip(g_fast, g_generic, strict=True):
+                torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    x.requires_grad_(False)
+
+
+@pytest.mark.parametrize("name", FAST_MEMBERS + ["snake"])
+def test_fast_path_gradcheck_across_slices(name, small_slices):
+    params = {"a": 0.8} if name == "snake" else PARAMS[name]
+    act = activations.get(name, learnable=True, granularity="element", num_features=FEATURES, **params).double()
+    x = inputs(name)[:20].requires_grad_(True)            # 2 slices of 16 rows, the second short
+    names = [n for n, _ in act.named_parameters()]
+
+    def f(x, *values):
+        return torch.func.functional_call(act, dict(zip(names, values, strict=True)), (x,))
+
+    values = [p.detach().clone().requires_grad_(True) for p in act.parameters()]
+    assert torch.autograd.gradcheck(f, (x, *values), eps=1e-6, atol=1e-5)
+
+
+def test_rows_applies_only_where_parameters_do_not_vary_along_the_first_dimension():
+    from lib.activations import chunks
+    x = torch.randn(4, 3)
+    assert chunks.rows_apply(x, torch.tensor(1.0)) and chunks.rows_apply(x, torch.ones(3))
+    assert chunks.rows_apply(x, torch.ones(1, 3))
+    assert not chunks.rows_apply(x, torch.ones(4, 3))            # varies along the batch: the generic code
+    assert not chunks.rows_apply(torch.randn(3), torch.ones(3))
+    assert not chunks.rows_apply(x.t(), torch.tensor(1.0))       # not contiguous
+    with chunks.disabled():
+        assert not chunks.rows_apply(x, torch.tensor(1.0))
+    assert chunks.rows_apply(x, torch.tensor(1.0))

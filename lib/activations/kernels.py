@@ -16,7 +16,12 @@ graph nodes. Each Function here
 Outside torch.func transforms a per-layer parameter is passed to the fused kernels as a
 Python number (`_number`) and temporaries are overwritten; under vmap/grad (the ensembles
 train members with `torch.func.vmap`) the same formulas run out of place on tensors,
-which `generate_vmap_rule` batches.
+which `generate_vmap_rule` batches. On the CPU (contiguous float input, parameters constant
+along the batch dimension) the Functions other than SignedPower run the same ops by slices of
+whole rows instead (`lib.activations.chunks.Rows`, the `_*_rows` functions; LeakyReLU's forward
+is one torch kernel already): no input-sized temporary (each would cost page faults), the same
+values bit for bit, the parameter sums reassociated (added per slice in float64), and
+TanhExpPower's backward takes s from ln|x| (see there).
 
 Where a value differs from the formula in `sqrt_family` by float rounding (≤ a few ulp of
 the operands), the Function's docstring says so; `tests/test_kernels.py` bounds it.
@@ -28,6 +33,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from lib.activations import chunks
 
 aten = torch.ops.aten
 
@@ -175,6 +182,8 @@ class TanhExpPower(torch.autograd.Function):
 
     @staticmethod
     def forward(x: Tensor, k: Tensor) -> Tensor:
+        if chunks.rows_apply(x, k):
+            return _tanh_exp_power_rows(x, k)
         s = _signed_power_value(x, k)
         if _transformed():
             return x * torch.tanh(torch.exp(s.clamp(max=EXP_CLAMP)))
@@ -188,6 +197,8 @@ class TanhExpPower(torch.autograd.Function):
     def backward(ctx, grad: Tensor):
         x, k = ctx.saved_tensors
         need_x, need_k = ctx.needs_input_grad
+        if chunks.rows_apply(x, k):
+            return _tanh_exp_power_rows_backward(grad, x, k, ctx.needs_input_grad)
         transformed = _transformed()
         # s by pow (exact, it feeds e^s); ln|x| once for ds/dk = s·ln|x| and the capped slope
         s = _signed_power_value(x, k)
@@ -206,6 +217,54 @@ class TanhExpPower(torch.autograd.Function):
         if need_x:
             grad_x = _mul(_add(_mul(_power_slope_from_log(log_abs, k), q), tanh), grad)
         return grad_x, grad_k
+
+
+def _exponent_row(rows: chunks.Rows, k: Tensor) -> Tensor:
+    """The exponent for pow: the 0-d tensor itself for one value (pow of a tensor exponent, as the
+    generic code; pow with a float exponent takes other kernels for 0.5, 2, ... with other rounding)."""
+    return k if k.dim() == 0 else rows._row(k)
+
+
+def _tanh_exp_power_rows(x: Tensor, k: Tensor) -> Tensor:
+    """`TanhExpPower.forward` on the CPU by slices (`lib.activations.chunks.Rows`): the same ops and values."""
+    rows = chunks.Rows(x, k)
+    exponent = _exponent_row(rows, k)
+    out = torch.empty_like(x)
+    for xs, o in rows.split(x, out):
+        torch.abs(xs, out=o).pow_(exponent).copysign_(xs).clamp_(max=EXP_CLAMP).exp_().tanh_().mul_(xs)
+    return out
+
+
+def _tanh_exp_power_rows_backward(grad, x, k, needs):
+    """`TanhExpPower.backward` by slices: the same formulas, the sum added per slice, s from ln|x|."""
+    need_x, need_k = needs
+    rows = chunks.Rows(x, k)
+    exponent = _exponent_row(rows, k)
+    k_minus_one = exponent - 1
+    log_floor = torch.log((exponent < 1).to(x.dtype) * SLOPE_FLOOR)       # ln δ where the slope is capped
+    s_buffer, log_buffer, tanh_buffer = rows.buffer(x.dtype), rows.buffer(x.dtype), rows.buffer(x.dtype)
+    ds_buffer = rows.buffer(x.dtype) if need_k else None
+    grad_x = torch.empty_like(x) if need_x else None
+    parts = []
+    for xs, g, o in rows.split(x, grad, grad_x if need_x else x):
+        n = len(xs)
+        log_abs = torch.abs(xs, out=log_buffer[:n]).log_()
+        # s = sign(x)|x|^k as exp(k ln|x|): ln|x| is needed anyway, so one exp replaces a pow (twice the
+        # cost); within 1e-6 relative of pow's s for 1e-7 <= |x| <= 1e7, as in SignedPower's backward
+        s = torch.mul(log_abs, exponent, out=s_buffer[:n]).exp_().copysign_(xs)
+        if need_k:
+            ds_dk = torch.mul(s, log_abs, out=ds_buffer[:n]).nan_to_num_(nan=0.0, posinf=math.inf, neginf=-math.inf)
+        exp_s = s.clamp_(max=EXP_CLAMP).exp_()
+        tanh = torch.tanh(exp_s, out=tanh_buffer[:n])
+        q = aten.tanh_backward.grad_input(exp_s, tanh, grad_input=exp_s).mul_(xs)   # Q = x·E·(1 - T²)
+        if need_k:
+            parts.append(rows.inner(0, ds_dk.mul_(q), g))
+        if need_x:
+            # the capped slope k·max(|x|, δ)^(k-1) from ln|x| (as _power_slope_from_log), times Q, plus T
+            slope = torch.maximum(log_abs, log_floor, out=log_abs).mul_(k_minus_one).exp_()
+            slope.nan_to_num_(nan=1.0, posinf=math.inf).mul_(exponent)
+            torch.mul(slope.mul_(q).add_(tanh), g, out=o)
+    return grad_x, (rows.gradient(parts, k) if need_k else None)
 
 
 # --- piecewise-linear: TLeakyReLU -----------------------------------------------------------------
@@ -233,6 +292,8 @@ class LeakyReLUFunction(torch.autograd.Function):
     def backward(ctx, grad: Tensor):
         x, z = ctx.saved_tensors
         need_x, need_z = ctx.needs_input_grad
+        if chunks.rows_apply(x, z):
+            return _leaky_relu_rows_backward(grad, x, z, ctx.needs_input_grad)
         slope = _number(z)
         if slope is not None:
             grad_z = _inner(x.clamp(max=0), grad, z.shape) if need_z else None
@@ -251,6 +312,36 @@ class LeakyReLUFunction(torch.autograd.Function):
         return (grad_x if need_x else None), (grad_z if need_z else None)
 
 
+def _leaky_relu_rows_backward(grad, x, z, needs):
+    """`LeakyReLUFunction.backward` by slices (`lib.activations.chunks.Rows`): dx = g where x > 0,
+    else z·g, and dz = sum g·min(x, 0); for one z by torch's `leaky_relu_backward` and a dot
+    product, else as the generic code does (g split at x > 0 by `threshold_backward`; torch's
+    PReLU backward kernel is not vectorised, ten times slower). The same values; the sums reassociated."""
+    need_x, need_z = needs
+    rows = chunks.Rows(x, z)
+    (slope,) = rows.params
+    one_value = isinstance(slope, float)
+    grad_x = torch.empty_like(x) if need_x else None
+    negative = rows.buffer(x.dtype) if need_z or not one_value else None
+    positive = rows.buffer(x.dtype) if not one_value else None
+    parts = []
+    for xs, g, o in rows.split(x, grad, grad_x if need_x else x):
+        n = len(xs)
+        if one_value:
+            if need_z:
+                parts.append(rows.inner(0, torch.clamp(xs, max=0, out=negative[:n]), g))
+            if need_x:
+                aten.leaky_relu_backward.grad_input(g, xs, slope, False, grad_input=o)
+        else:
+            pos = aten.threshold_backward.grad_input(g, xs, 0, grad_input=positive[:n])   # g where x > 0, else 0
+            neg = torch.sub(g, pos, out=negative[:n])                                      # g where x <= 0 (exact)
+            if need_x:
+                torch.addcmul(pos, neg, slope, out=o)                                      # g + 0·z, or 0 + g·z
+            if need_z:
+                parts.append(rows.inner(0, neg, xs))
+    return grad_x, (rows.gradient(parts, z) if need_z else None)
+
+
 # --- THardswish -----------------------------------------------------------------------------------
 
 class HardswishFunction(torch.autograd.Function):
@@ -265,6 +356,8 @@ class HardswishFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(x: Tensor, z: Tensor) -> Tensor:
+        if chunks.rows_apply(x, z):
+            return _hardswish_rows(x, z)
         u = x * (3.0 / z)
         return _mul(F.hardswish(u, inplace=True), z / 3.0)
 
@@ -276,6 +369,8 @@ class HardswishFunction(torch.autograd.Function):
     def backward(ctx, grad: Tensor):
         x, z = ctx.saved_tensors
         need_x, need_z = ctx.needs_input_grad
+        if chunks.rows_apply(x, z):
+            return _hardswish_rows_backward(grad, x, z, ctx.needs_input_grad)
         u = x * (3.0 / z)
         grad_z = grad_x = None
         if need_z:
@@ -286,6 +381,35 @@ class HardswishFunction(torch.autograd.Function):
         if need_x:
             grad_x = aten.hardswish_backward(grad, u)
         return grad_x, grad_z
+
+
+def _hardswish_rows(x: Tensor, z: Tensor) -> Tensor:
+    """`HardswishFunction.forward` by slices (`lib.activations.chunks.Rows`), the same ops and values."""
+    rows = chunks.Rows(x, 3.0 / z, z / 3.0)
+    scale, back = rows.params
+    out = torch.empty_like(x)
+    for xs, o in rows.split(x, out):
+        F.hardswish(torch.mul(xs, scale, out=o), inplace=True).mul_(back)
+    return out
+
+
+def _hardswish_rows_backward(grad, x, z, needs):
+    """`HardswishFunction.backward` by slices: the same formulas, the sums added per slice."""
+    need_x, need_z = needs
+    rows = chunks.Rows(x, 3.0 / z)
+    (scale,) = rows.params
+    u_buffer = rows.buffer(x.dtype)
+    window_buffer = rows.buffer(x.dtype) if need_z else None
+    grad_x = torch.empty_like(x) if need_x else None
+    parts = []
+    for xs, g, o in rows.split(x, grad, grad_x if need_x else x):
+        u = torch.mul(xs, scale, out=u_buffer[:len(xs)])
+        if need_z:
+            window = aten.hardtanh_backward.grad_input(g, u, -3.0, 3.0, grad_input=window_buffer[:len(xs)])
+            parts.append(rows.inner(0, window.mul_(u), u))
+        if need_x:
+            aten.hardswish_backward.out(g, u, out=o)
+    return grad_x, (rows.gradient(parts, z) * (-1.0 / 18.0) if need_z else None)
 
 
 # --- TGELU ----------------------------------------------------------------------------------------
@@ -302,6 +426,8 @@ class GELUFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(x: Tensor, z: Tensor, w: Tensor) -> Tensor:
+        if chunks.rows_apply(x, z, w):
+            return _gelu_rows(x, z, w)
         u = x * (math.sqrt(2.0) / w)
         if _transformed():
             return F.gelu(u) * (math.sqrt(2.0) * z * w)
@@ -315,6 +441,8 @@ class GELUFunction(torch.autograd.Function):
     def backward(ctx, grad: Tensor):
         x, z, w = ctx.saved_tensors
         need_x, need_z, need_w = ctx.needs_input_grad
+        if chunks.rows_apply(x, z, w):
+            return _gelu_rows_backward(grad, x, z, w, ctx.needs_input_grad)
         u = x * (math.sqrt(2.0) / w)
         shape = z.shape
         density = None
@@ -335,6 +463,46 @@ class GELUFunction(torch.autograd.Function):
         return grad_x, grad_z, grad_w
 
 
+def _gelu_rows(x: Tensor, z: Tensor, w: Tensor) -> Tensor:
+    """`GELUFunction.forward` by slices (`lib.activations.chunks.Rows`), the same ops and values."""
+    rows = chunks.Rows(x, math.sqrt(2.0) / w, math.sqrt(2.0) * z * w)
+    scale, back = rows.params
+    out = torch.empty_like(x)
+    for xs, o in rows.split(x, out):
+        aten.gelu_(torch.mul(xs, scale, out=o)).mul_(back)
+    return out
+
+
+def _gelu_rows_backward(grad, x, z, w, needs):
+    """`GELUFunction.backward` by slices: the same formulas, the sums added per slice."""
+    need_x, need_z, need_w = needs
+    rows = chunks.Rows(x, math.sqrt(2.0) / w, 2.0 * z)
+    scale, double_z = rows.params
+    u_buffer, t_buffer = rows.buffer(x.dtype), rows.buffer(x.dtype) if need_z or need_w else None
+    slope_buffer = rows.buffer(x.dtype) if not need_x else None
+    grad_x = torch.empty_like(x) if need_x else None
+    densities, products = [], []
+    for xs, g, o in rows.split(x, grad, grad_x if need_x else x):
+        n = len(xs)
+        u = torch.mul(xs, scale, out=u_buffer[:n])
+        if need_z or need_w:
+            t = torch.mul(u, -0.5, out=t_buffer[:n]).mul_(u).exp_().mul_(u).mul_(u)    # u²·e^{-u²/2}
+            densities.append(rows.inner(0, t, g))                                   # Σ g·u²e^{-u²/2}
+        slope = aten.gelu_backward.grad_input(g, u, grad_input=o if need_x else slope_buffer[:n])   # g·gelu'(u)
+        if need_z:
+            products.append(rows.inner(0, u, slope))                               # Σ u·g·gelu'(u)
+        if need_x:
+            slope.mul_(double_z)
+    grad_z = grad_w = None
+    if need_z or need_w:
+        density = rows.gradient(densities, z) * INV_SQRT_2PI                        # Σ g·u²φ(u)
+        if need_z:
+            grad_z = (rows.gradient(products, z) - density) * (math.sqrt(2.0) * w)
+        if need_w:
+            grad_w = density * (-math.sqrt(2.0) * z)
+    return grad_x, grad_z, grad_w
+
+
 # --- TSELU ----------------------------------------------------------------------------------------
 
 class SELUFunction(torch.autograd.Function):
@@ -350,6 +518,8 @@ class SELUFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(x: Tensor, z: Tensor, w: Tensor) -> Tensor:
+        if chunks.rows_apply(x, z, w):
+            return _selu_rows(x, z, w)
         alpha = _number(w)
         inner = aten.elu(x, alpha, 1.0, 1.0) if alpha is not None else _prelu(aten.elu(x), w)
         return _mul(inner, z)
@@ -362,6 +532,8 @@ class SELUFunction(torch.autograd.Function):
     def backward(ctx, grad: Tensor):
         x, z, w = ctx.saved_tensors
         need_x, need_z, need_w = ctx.needs_input_grad
+        if chunks.rows_apply(x, z, w):
+            return _selu_rows_backward(grad, x, z, w, ctx.needs_input_grad)
         grad_x = grad_z = grad_w = None
         if need_z or need_w:
             negative = x.clamp(max=0)
@@ -385,6 +557,51 @@ class SELUFunction(torch.autograd.Function):
         return grad_x, grad_z, grad_w
 
 
+def _selu_rows(x: Tensor, z: Tensor, w: Tensor) -> Tensor:
+    """`SELUFunction.forward` by slices (`lib.activations.chunks.Rows`), the same ops and values."""
+    rows = chunks.Rows(x, z, w)
+    scale, alpha = rows.params
+    out = torch.empty_like(x)
+    for xs, o in rows.split(x, out):
+        if isinstance(alpha, float):
+            aten.elu.out(xs, alpha, 1.0, 1.0, out=o).mul_(scale)
+        else:   # ELU(x), then w·ELU(x) where it is <= 0 (PReLU's kernel; no out= variant)
+            torch.mul(aten._prelu_kernel(aten.elu.out(xs, out=o), alpha), scale, out=o)
+    return out
+
+
+def _selu_rows_backward(grad, x, z, w, needs):
+    """`SELUFunction.backward` by slices: the same formulas, the sums added per slice."""
+    need_x, need_z, need_w = needs
+    rows = chunks.Rows(x, z, w)
+    scale, alpha = rows.params
+    one_value = isinstance(scale, float) and isinstance(alpha, float)
+    temp = rows.buffer(x.dtype) if need_z or need_w else None
+    grad_x = torch.empty_like(x) if need_x else None
+    negative_parts, positive_parts = [], []
+    for xs, g, o in rows.split(x, grad, grad_x if need_x else x):
+        n = len(xs)
+        if need_z or need_w:
+            negative_parts.append(rows.inner(0, torch.clamp(xs, max=0, out=temp[:n]).expm1_(), g))
+            if need_z:
+                positive_parts.append(rows.inner(0, torch.clamp(xs, min=0, out=temp[:n]), g))
+        if need_x:
+            if one_value:
+                aten.elu_backward.grad_input(g, alpha, scale, 1.0, False, xs, grad_input=o)
+            else:   # 1 for x > 0, -e^x for x <= 0, then PReLU with slope -w: w·e^x; times g·z
+                one = torch.ones((), dtype=x.dtype).expand_as(xs)
+                slope = aten.elu_backward.grad_input(one, -1.0, 1.0, 1.0, False, xs, grad_input=o)
+                torch.mul(aten._prelu_kernel(slope, -alpha), g, out=o).mul_(scale)
+    grad_z = grad_w = None
+    if need_z or need_w:
+        negative_sum = rows.gradient(negative_parts, z)                    # Σ g·expm1(min(x, 0))
+        if need_z:
+            grad_z = rows.gradient(positive_parts, z) + w * negative_sum
+        if need_w:
+            grad_w = z * negative_sum
+    return grad_x, grad_z, grad_w
+
+
 # --- TSwish ---------------------------------------------------------------------------------------
 
 class SwishFunction(torch.autograd.Function):
@@ -395,6 +612,8 @@ class SwishFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(x: Tensor, beta: Tensor) -> Tensor:
+        if chunks.rows_apply(x, beta):
+            return _swish_rows(x, beta)
         t = x * beta
         if _transformed():
             return x * torch.sigmoid(t)
@@ -408,6 +627,8 @@ class SwishFunction(torch.autograd.Function):
     def backward(ctx, grad: Tensor):
         x, beta = ctx.saved_tensors
         need_x, need_beta = ctx.needs_input_grad
+        if chunks.rows_apply(x, beta):
+            return _swish_rows_backward(grad, x, beta, ctx.needs_input_grad)
         t = x * beta
         grad_x = grad_beta = None
         if need_beta:
@@ -421,3 +642,34 @@ class SwishFunction(torch.autograd.Function):
             grad_x = aten.silu_backward.grad_input(grad, t, grad_input=t) if _fits(t, grad) else \
                 aten.silu_backward(grad, t)
         return grad_x, grad_beta
+
+
+def _swish_rows(x: Tensor, beta: Tensor) -> Tensor:
+    """`SwishFunction.forward` by slices (`lib.activations.chunks.Rows`), the same ops and values."""
+    rows = chunks.Rows(x, beta)
+    (b,) = rows.params
+    out = torch.empty_like(x)
+    for xs, o in rows.split(x, out):
+        torch.mul(xs, b, out=o).sigmoid_().mul_(xs)
+    return out
+
+
+def _swish_rows_backward(grad, x, beta, needs):
+    """`SwishFunction.backward` by slices: the same formulas, the sums added per slice."""
+    need_x, need_beta = needs
+    rows = chunks.Rows(x, beta)
+    (b,) = rows.params
+    t_buffer = rows.buffer(x.dtype)
+    s_buffer = rows.buffer(x.dtype) if need_beta else None
+    grad_x = torch.empty_like(x) if need_x else None
+    parts = []
+    for xs, g, o in rows.split(x, grad, grad_x if need_x else x):
+        n = len(xs)
+        t = torch.mul(xs, b, out=t_buffer[:n])
+        if need_beta:
+            s = torch.sigmoid(t, out=s_buffer[:n])
+            s = aten.sigmoid_backward.grad_input(g, s, grad_input=s)             # g·σ(1-σ)
+            parts.append(rows.inner(0, s.mul_(xs), xs))
+        if need_x:
+            aten.silu_backward.grad_input(g, t, grad_input=o)
+    return grad_x, (rows.gradient(parts, beta) if need_beta else None)

@@ -6,6 +6,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from lib.activations import chunks
 from lib.activations.base import add_parameter, broadcast_to_input, parameter_shape
 from lib.activations.registry import register
 
@@ -44,6 +45,8 @@ class SnakeFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(x: Tensor, a: Tensor) -> Tensor:
+        if chunks.rows_apply(x, a):
+            return _snake_rows(x, a)
         safe = torch.where(a == 0, torch.ones_like(a), a)   # sin(0 * x) = 0, so a = 0 gives x exactly
         s = torch.sin(a * x)
         if torch._C._are_functorch_transforms_active() or s.shape != x.shape:
@@ -57,6 +60,8 @@ class SnakeFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor):
         x, a = ctx.saved_tensors
+        if chunks.rows_apply(x, a):
+            return _snake_rows_backward(grad, x, a, ctx.needs_input_grad)
         plain = not torch._C._are_functorch_transforms_active()
         # sin(2ax) = 2 sin(ax) cos(ax) (a few ulp apart): df/dx = 1 + sin(2ax) costs one sine, not two
         double = torch.sin((2 * a) * x)
@@ -75,6 +80,44 @@ class SnakeFunction(torch.autograd.Function):
                 grad_a = _reduce(grad * da, a.shape)
             grad_a = grad_a.to(a.dtype)
         return grad_x, grad_a
+
+
+def _snake_rows(x: Tensor, a: Tensor) -> Tensor:
+    """`SnakeFunction.forward` on the CPU by slices (`lib.activations.chunks.Rows`): the same ops, the
+    same values, with the slice's temporaries in cache and no input-sized temporary."""
+    rows = chunks.Rows(x, a, torch.where(a == 0, torch.ones_like(a), a))
+    frequency, safe = rows.params
+    out = torch.empty_like(x)
+    for xs, o in rows.split(x, out):
+        s = torch.mul(xs, frequency, out=o).sin_()
+        s.mul_(s).div_(safe).add_(xs)
+    return out
+
+
+def _snake_rows_backward(grad, x, a, needs):
+    """`SnakeFunction.backward` by slices: the same formulas (one sine for dx, two with da)."""
+    need_x, need_a = needs
+    rows = chunks.Rows(x, 2 * a, a, torch.where(a == 0, torch.ones_like(a), a))
+    double_frequency, frequency, safe = rows.params
+    zero = a == 0
+    any_zero = need_a and bool(zero.any())
+    double_buffer = rows.buffer(x.dtype)
+    sine_buffer = rows.buffer(x.dtype) if need_a else None
+    zero_row = rows._row(zero) if any_zero and a.dim() else None
+    grad_x = torch.empty_like(x) if need_x else None
+    parts = []
+    for xs, g, o in rows.split(x, grad, grad_x if need_x else x):
+        n = len(xs)
+        double = torch.mul(xs, double_frequency, out=double_buffer[:n]).sin_()    # sin(2ax) = 2 sin(ax) cos(ax)
+        if need_x:
+            torch.addcmul(g, g, double, out=o)                                      # g (1 + sin 2ax)
+        if need_a:
+            s = torch.mul(xs, frequency, out=sine_buffer[:n]).sin_()
+            da = double.mul_(xs).sub_(s.mul_(s).div_(safe)).div_(safe)               # (x sin 2ax - sin²(ax)/a)/a
+            if any_zero:
+                da = torch.where(zero_row if zero_row is not None else zero, xs * xs, da)   # the limit x² at a = 0
+            parts.append(rows.inner(0, da, g))
+    return grad_x, (rows.gradient(parts, a) if need_a else None)
 
 
 def _reduce(t: Tensor, shape: torch.Size) -> Tensor:
