@@ -9,7 +9,6 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -168,12 +167,6 @@ def test_parameter_cells_are_taken_off_the_page(tmp_path):
     assert tags == [[], ["parameters", "remove-cell"], ["injected-parameters", "remove-cell"], []]
 
 
-@dataclass
-class CountedRun(ChapterRun):        # as ChapterRun will be once the runner counts sweep runs
-    runs_computed: int | None = None
-    runs_reused: int | None = None
-
-
 def test_the_report_page_lists_each_chapter_and_every_parameter(tmp_path):
     (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/alpha\n"
                                        "  - file: book/beta\n")
@@ -182,7 +175,7 @@ def test_the_report_page_lists_each_chapter_and_every_parameter(tmp_path):
     write_notebook(tmp_path / "book" / "alpha.ipynb", "n: int = 3  # a count\nlr: float = 0.1")
     write_notebook(tmp_path / "book" / "beta.ipynb", "label: str = 'b'")
     pages = {p.name: p for p in read_toc(tmp_path)}
-    runs = [CountedRun("alpha", "executed", 12.34, {"n": 2}, "2026-11-30T10:00:00+00:00", "abcdef0123456789", 2,
+    runs = [ChapterRun("alpha", "executed", 12.34, {"n": 2}, "2026-11-30T10:00:00+00:00", "abcdef0123456789", 2,
                        runs_computed=7, runs_reused=5),
             ChapterRun("beta", "reused", 1.0, {}, "2026-11-29T09:00:00+00:00", "fedcba9876543210", 0)]
     text = report_markdown(pages, runs, "quick", preview=False)
@@ -190,7 +183,7 @@ def test_the_report_page_lists_each_chapter_and_every_parameter(tmp_path):
     assert rows[0] == ("| {doc}`alpha </book/alpha>` | executed | quick | 12.3 | 2026-11-30 10:00 | `abcdef0123` "
                        "| 7 / 5 | 2 |")
     assert rows[1] == ("| {doc}`beta </book/beta>` | reused | quick | 1.0 | 2026-11-29 09:00 | `fedcba9876` "
-                       "| – / – | 0 |")
+                       "| 0 / 0 | 0 |")
     assert "1 of 2 chapters were executed now (12.3 s)" in text
     assert "| `n` | `2` | profile or --set | a count |" in text
     assert "| `lr` | `0.1` | notebook default |  |" in text and "| `label` | `'b'` | notebook default |" in text
