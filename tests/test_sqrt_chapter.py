@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lib import sweep
+from lib import image_runs, sweep
 from lib.chapters import sqrt_family as se
 from lib.claims import ClaimSet
 from lib.models.sqrt_cnn import SqrtCNN, parameter_counts
@@ -164,7 +164,7 @@ def one_thread():
 
 def run(variant, seed=0, **changes):
     p = tiny(**changes)
-    return se.train_run(se.cnn_config(p, dataclasses.replace(variant, lr=p["lr"]), seed))
+    return image_runs.train_run(se.cnn_config(p, dataclasses.replace(variant, lr=p["lr"]), seed))
 
 
 def test_a_run_is_deterministic_given_its_seed_and_returns_plain_numbers(one_thread):
@@ -196,22 +196,22 @@ def test_frozen_batchnorm_keeps_scale_one_and_shift_zero(one_thread):
 
     p = tiny()
     config = se.cnn_config(p, se.Variant("relu", False, True, lr=p["lr"], bn_affine=False), 0)
-    data = se._data(config["dataset"], config["train_limit"], config["test_limit"], config["data_seed"])
+    data = image_runs.cached_data(config["dataset"], config["train_limit"], config["test_limit"], config["data_seed"])
     for affine in (False, True):
-        model = se.build_model({**config, "bn_affine": affine}, data)
+        model = image_runs.build_model({**config, "bn_affine": affine}, data)
         train(model, data.train, epochs=1, optimizer=make_optimizer(model, "adam", 1e-2), loss="cross_entropy",
               batch_size=64, progress=False)
         unchanged = all(torch.equal(bn.weight, torch.ones_like(bn.weight)) and torch.equal(bn.bias, torch.zeros_like(
             bn.bias)) for bn in (model.bn1, model.bn2, model.bn3))
         assert unchanged == (not affine)
-    frozen, learnable = se.train_run(config), se.train_run({**config, "bn_affine": True})
+    frozen, learnable = image_runs.train_run(config), image_runs.train_run({**config, "bn_affine": True})
     assert not np.array_equal(frozen["test_loss"], learnable["test_loss"])
 
 
 def test_a_run_can_slice_its_loss_landscape(one_thread):
     p = tiny()
     config = se.cnn_config(p, se.Variant("tsqrt", True, False, lr=p["lr"]), 0, slices=True)
-    result = se.train_run(config)
+    result = image_runs.train_run(config)
     s = result["slices"]
     assert s["loss_1d"].shape == (5,) and s["loss_2d"].shape == (3, 3)
     assert s["loss_1d"][2] == pytest.approx(s["loss_2d"][1, 1])          # both hold the trained weights
@@ -333,7 +333,7 @@ def test_paper_grids_dry_run_on_a_tiny_cifar_archive(tmp_path, monkeypatch, one_
     monkeypatch.setattr(images, "CIFAR10", dataclasses.replace(
         images.CIFAR10, files=(images.DataFile(archive.name, hashlib.md5(archive.read_bytes()).hexdigest()),)))
     monkeypatch.setenv("CIFAR10_DIR", str(tmp_path))
-    se._data.cache_clear()
+    image_runs.cached_data.cache_clear()
     try:
         p = se.PARAMETERS.check(notebook_defaults("paper"))
         for grid in se.grids(p):
@@ -342,4 +342,4 @@ def test_paper_grids_dry_run_on_a_tiny_cifar_archive(tmp_path, monkeypatch, one_
             if grid.name.endswith("main"):
                 assert result["counts"]["weights"] == expected_counts(3, 192, 1256, p["kernel_size"])[0]
     finally:
-        se._data.cache_clear()
+        image_runs.cached_data.cache_clear()

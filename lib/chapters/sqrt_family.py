@@ -4,8 +4,8 @@ Each *variant* is one activation in one setting: trainable or frozen (its parame
 recover the classical function), with or without BatchNorm, at one learning rate for the weights, and with one
 *strategy* for the activations' own parameters: "single" (the weights' rate), "high-low" (the report's much
 lower rate) or "fast-activation" (a higher rate, so that the parameters can move). Every (variant, seed) is one
-run of the sweep engine (`lib.sweep`): BatchNorm's batch statistics rule out stacking seeds into one vmapped
-program. `grids(p)` builds every grid of the chapter from its parameters alone:
+run of the sweep engine (`lib.sweep`) with `lib.image_runs.train_run`: BatchNorm's batch statistics rule out
+stacking seeds into one vmapped program. `grids(p)` builds every grid of the chapter from its parameters alone:
 
 - ``main``: every activation trainable and frozen, without and with BN, single rate (plus ReLU with BN whose
   affine parameters are frozen); the runs of `landscape_activations` also slice their loss surface;
@@ -20,9 +20,7 @@ program. `grids(p)` builds every grid of the chapter from its parameters alone:
 """
 from __future__ import annotations
 
-import functools
 import math
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 
@@ -30,23 +28,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from lib import activations, curves, stats, sweep
+from lib import activations, curves, image_runs, stats, sweep
 from lib.activations.base import GRANULARITIES
-from lib.activations.sqrt_family import TRAINABLE, TrainableActivation
-from lib.data.images import DATASETS, ImageData, load_images
-from lib.models.mlp import MLP
+from lib.activations.sqrt_family import TRAINABLE
+from lib.data.images import DATASETS
+from lib.image_runs import EVAL_BATCH, IMAGE_SIZE, QUANTILES, SCHEDULES, TRAIN_EVAL, load_data  # noqa: F401
 from lib.models.sqrt_cnn import SqrtCNN, parameter_counts
 from lib.parameters import Bool, Float, Int, ListOf, OneOf, ParameterError, Parameters, Positive, Seeds
-from lib.seeding import seed_everything
-from lib.train import evaluate, make_optimizer, train
 
 CHAPTER = "sqrt_family"
 BASELINES = ("relu",)
-IMAGE_SIZE = 16                 # the report's 16x16 inputs
-TRAIN_EVAL = 2000               # training images scored after every epoch (train accuracy)
-EVAL_BATCH = 1024               # forward batch of the evaluations (faster on a CPU than one huge batch)
 STRATEGIES = ("single", "high-low", "fast-activation")
-SCHEDULES = ("cosine", "constant")
 REFERENCES = ("linear", "mlp")
 
 # How verdicts read the curves, and the margins of the claims (stated, with their reasons, in the chapter).
@@ -179,7 +171,7 @@ def _training_config(p) -> dict:
 
 
 def cnn_config(p, variant: Variant, seed: int, slices: bool = False) -> dict:
-    """The JSON configuration of one run of `variant` (see `train_run`)."""
+    """The JSON configuration of one run of `variant` (see `lib.image_runs`); "strategy" is a label the run ignores."""
     activation_lr = {"single": None, "high-low": p["activation_lr"],
                      "fast-activation": p["fast_activation_lr"]}[variant.strategy]
     config = {"model": "cnn", **_data_config(p), **_training_config(p), **asdict(variant),
@@ -230,7 +222,7 @@ def collapse_variants(p) -> list[Variant]:
 
 def _cnn_grid(name: str, p, variants: Iterable[Variant], sliced: Sequence[Variant] = ()) -> sweep.Grid | None:
     configs = [cnn_config(p, v, s, slices=v in sliced) for v in variants for s in p["seeds"]]
-    return sweep.Grid(f"{CHAPTER}-{name}", train_run, configs, check=check_config) if configs else None
+    return sweep.Grid(f"{CHAPTER}-{name}", image_runs.train_run, configs, check=check_config) if configs else None
 
 
 def landscape_variants(p) -> list[Variant]:
@@ -243,161 +235,24 @@ def grids(p) -> list[sweep.Grid]:
     out = [_cnn_grid("main", p, main_variants(p), landscape_variants(p)),
            _cnn_grid("rates", p, rate_variants(p)),
            _cnn_grid("collapse", p, collapse_variants(p)),
-           sweep.Grid(f"{CHAPTER}-references", train_run,
+           sweep.Grid(f"{CHAPTER}-references", image_runs.train_run,
                       [reference_config(p, m, s) for m in REFERENCES for s in p["seeds"]], check=check_config)]
     return [g for g in out if g is not None]
 
 
 def check_config(config: Mapping) -> None:
-    """Impossible configurations fail here, before any run starts (the sweep calls it on every config)."""
-    def need(keys):
-        missing = [k for k in keys if k not in config]
-        if missing:
-            raise ValueError(f"config lacks {missing}: {dict(config)!r}")
-
-    need(("model", "dataset", "train_limit", "test_limit", "data_seed", "epochs", "batch_size", "schedule", "lr",
-          "seed"))
-    if config["model"] not in ("cnn", *REFERENCES):
-        raise ValueError(f"model must be cnn, linear or mlp, got {config['model']!r}")
-    if config["dataset"] not in DATASETS:
-        raise ValueError(f"dataset must be one of {DATASETS}, got {config['dataset']!r}")
-    if config["schedule"] not in SCHEDULES:
-        raise ValueError(f"schedule must be one of {SCHEDULES}, got {config['schedule']!r}")
-    for key in ("epochs", "batch_size"):
-        if isinstance(config[key], bool) or not isinstance(config[key], int) or config[key] < 1:
-            raise ValueError(f"{key} must be a positive int, got {config[key]!r}")
-    for key in ("train_limit", "test_limit"):
-        if isinstance(config[key], bool) or not isinstance(config[key], int) or config[key] < 0:
-            raise ValueError(f"{key} must be an int >= 0 (0: all), got {config[key]!r}")
+    """Impossible configurations fail here, before any run starts (the sweep calls it on every config): the run's
+    own checks (`lib.image_runs.check_config`), then the chapter's variant and its strategy."""
+    image_runs.check_config(config)
     if config["model"] != "cnn":
-        need(("hidden",))
-        if not isinstance(config["hidden"], int) or config["hidden"] < 1:
-            raise ValueError(f"hidden must be a positive int, got {config['hidden']!r}")
         return
-    need((*VARIANT_FIELDS, "activation_lr", "channels", "hidden", "kernel_size", "dropout", "granularity", "slices"))
+    missing = [k for k in VARIANT_FIELDS if k not in config]
+    if missing:
+        raise ValueError(f"config lacks {missing}: {dict(config)!r}")
     variant = Variant(**{k: config[k] for k in VARIANT_FIELDS})
     if (config["activation_lr"] is None) != (variant.strategy == "single"):
         raise ValueError(f"activation_lr must be None exactly for the single-rate strategy, got "
                          f"{config['activation_lr']!r} with strategy {variant.strategy!r}")
-    if config["activation_lr"] is not None and not config["activation_lr"] > 0:
-        raise ValueError(f"activation_lr must be positive, got {config['activation_lr']!r}")
-    for key in ("channels", "hidden"):
-        if isinstance(config[key], bool) or not isinstance(config[key], int) or config[key] < 1:
-            raise ValueError(f"{key} must be a positive int, got {config[key]!r}")
-    if not isinstance(config["kernel_size"], int) or config["kernel_size"] < 1 or config["kernel_size"] % 2 == 0:
-        raise ValueError(f"kernel_size must be a positive odd int, got {config['kernel_size']!r}")
-    if not 0.0 <= config["dropout"] < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {config['dropout']!r}")
-    activations.factory(variant.activation, granularity=config["granularity"], learnable=variant.learnable)
-    slices = config["slices"]
-    if slices is not None:
-        if set(slices) != {"examples", "points_1d", "points_2d", "span"}:
-            raise ValueError(f"slices must give examples, points_1d, points_2d and span, got {slices!r}")
-        if slices["examples"] < 1 or not slices["span"] > 0 or \
-                any(slices[k] < 3 or slices[k] % 2 == 0 for k in ("points_1d", "points_2d")):
-            raise ValueError(f"slices need examples >= 1, span > 0 and odd point counts >= 3, got {slices!r}")
-
-
-# ---------------------------------------------------------------- one run (the sweep's function)
-
-@functools.lru_cache(maxsize=2)
-def _data(dataset: str, train_limit: int, test_limit: int, data_seed: int) -> ImageData:
-    """The chapter's data, loaded once per (worker) process: 16x16 images, standardised, seeded subsets."""
-    return load_data(dataset, train_limit=train_limit or None, test_limit=test_limit or None, seed=data_seed)
-
-
-def load_data(dataset: str = "fashion_mnist", *, train_limit: int | None = None, test_limit: int | None = None,
-              seed: int = 0) -> ImageData:
-    """`IMAGE_SIZE` x `IMAGE_SIZE` images (bilinear, antialiased), standardised with the training split's statistics."""
-    return load_images(dataset, size=IMAGE_SIZE, standardize=True, train_limit=train_limit, test_limit=test_limit,
-                       seed=seed)
-
-
-def build_model(config: Mapping, data: ImageData) -> nn.Module:
-    """The network of a configuration: the report's CNN, a linear classifier or a ReLU MLP."""
-    channels, size = data.shape[0], data.shape[-1]
-    classes = data.num_classes
-    if config["model"] == "linear":
-        return nn.Sequential(nn.Flatten(), nn.Linear(channels * size * size, classes))
-    if config["model"] == "mlp":
-        width = config["hidden"]
-        return nn.Sequential(nn.Flatten(), MLP(channels * size * size, [width, width], classes, "relu"))
-    model = SqrtCNN(config["activation"], learnable=config["learnable"], granularity=config["granularity"],
-                    batch_norm=config["batch_norm"], dropout=config["dropout"], in_channels=channels,
-                    image_size=size, channels=config["channels"], hidden=config["hidden"],
-                    kernel_size=config["kernel_size"], classes=classes)
-    if not config.get("bn_affine", True):
-        for module in model.modules():
-            if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                module.weight.requires_grad_(False)
-                module.bias.requires_grad_(False)
-    return model
-
-
-QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
-
-
-def parameter_snapshot(model: nn.Module) -> dict[str, dict[str, np.ndarray]]:
-    """Each activation site's parameters in their own domain (flattened), e.g. {"before FC1": {"z": ...}}."""
-    out = {}
-    for site, act in getattr(model, "activation_sites", {}).items():
-        if isinstance(act, TrainableActivation):
-            out[site] = {n: v.flatten().cpu().numpy().astype(np.float32) for n, v in act.parameter_values().items()}
-    return out
-
-
-def _summarise_parameters(snapshots: list[dict[str, dict[str, np.ndarray]]]) -> dict:
-    """Per site and parameter: the initial and final values of every unit, and per epoch the mean and the
-    `QUANTILES` over units (shape (epochs + 1, 1 + len(QUANTILES)))."""
-    out = {}
-    for site, params in snapshots[0].items():
-        out[site] = {}
-        for name in params:
-            values = np.stack([snap[site][name] for snap in snapshots])
-            path = np.column_stack([values.mean(axis=1), np.quantile(values, QUANTILES, axis=1).T])
-            out[site][name] = {"initial": values[0], "final": values[-1], "path": path}
-    return out
-
-
-def train_run(config: dict) -> dict:
-    """Train one configuration (deterministic given ``config["seed"]``) and return plain numbers:
-    per-epoch curves (``test_acc``, ``test_loss``, ``train_eval_acc``, ``train_eval_loss``, ``train_loss``),
-    the activation parameters (`_summarise_parameters`), parameter counts, seconds and CPU seconds, and the
-    loss slices when ``config["slices"]`` asks for them."""
-    check_config(config)
-    seed_everything(config["seed"])
-    cpu_start, wall_start = time.process_time(), time.perf_counter()
-    data = _data(config["dataset"], config["train_limit"], config["test_limit"], config["data_seed"])
-    model = build_model(config, data)
-    optimizer = make_optimizer(model, "adam", config["lr"], activation_lr=config.get("activation_lr"))
-    steps = config["epochs"] * math.ceil(len(data.train[0]) / config["batch_size"])
-    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
-                 if config["schedule"] == "cosine" else None)
-    n_eval = min(TRAIN_EVAL, len(data.train[0]))
-    train_eval = (data.train[0][:n_eval], data.train[1][:n_eval])
-    eval_data = {"test": lambda m: evaluate(m, *data.test, "cross_entropy", batch_size=EVAL_BATCH),
-                 "train_eval": lambda m: evaluate(m, *train_eval, "cross_entropy", batch_size=EVAL_BATCH)}
-    snapshots = [parameter_snapshot(model)]
-    history = train(model, data.train, epochs=config["epochs"], optimizer=optimizer, loss="cross_entropy",
-                    batch_size=config["batch_size"], eval_data=eval_data, scheduler=scheduler, seed=config["seed"],
-                    progress=False, callback=lambda epoch, m, h: snapshots.append(parameter_snapshot(m)))
-    result = {name: history[name].astype(np.float64) for name in
-              ("test_acc", "test_loss", "train_eval_acc", "train_eval_loss", "train_loss")}
-    result.update(epochs=np.asarray(history.epochs), steps=len(history.step_seconds),
-                  parameters=_summarise_parameters(snapshots), counts=parameter_counts(model))
-    result["train_seconds"] = history.seconds
-    if config["model"] == "cnn" and config["slices"] is not None:
-        from lib import landscape
-
-        s = config["slices"]
-        model.cpu()
-        x, y = data.train[0][:s["examples"]], data.train[1][:s["examples"]]
-        slices = landscape.loss_slices(model, x, y, span=s["span"], points_1d=s["points_1d"],
-                                       points_2d=s["points_2d"], seed=config["seed"])
-        result["slices"] = {**slices, "roughness": landscape.roughness(slices)}
-    result["seconds"] = time.perf_counter() - wall_start
-    result["cpu_seconds"] = time.process_time() - cpu_start
-    return result
 
 
 # ---------------------------------------------------------------- collecting the results
