@@ -154,7 +154,7 @@ def train_run(config: dict) -> dict:
     per-epoch curves (``test_acc``, ``test_loss``, ``train_eval_acc``, ``train_eval_loss``, ``train_loss``),
     ``parameters`` (`summarise_parameters`, snapshots before training and after every epoch), ``counts``
     (`lib.models.sqrt_cnn.parameter_counts`), wall and CPU seconds, and ``slices`` (`lib.landscape.loss_slices`
-    around the trained weights on the first training images, with `lib.landscape.roughness`) when asked for."""
+    around the trained weights on the first training images; `lib.slice_measures` reads them) when asked for."""
     check_config(config)
     seed_everything(config["seed"])
     cpu_start, wall_start = time.process_time(), time.perf_counter()
@@ -183,9 +183,8 @@ def train_run(config: dict) -> dict:
         s = config["slices"]
         model.cpu()
         x, y = data.train[0][:s["examples"]], data.train[1][:s["examples"]]
-        slices = landscape.loss_slices(model, x, y, span=s["span"], points_1d=s["points_1d"],
-                                       points_2d=s["points_2d"], seed=config["seed"])
-        result["slices"] = {**slices, "roughness": landscape.roughness(slices)}
+        result["slices"] = landscape.loss_slices(model, x, y, span=s["span"], points_1d=s["points_1d"],
+                                                 points_2d=s["points_2d"], seed=config["seed"])
     result["seconds"] = time.perf_counter() - wall_start
     result["cpu_seconds"] = time.process_time() - cpu_start
     return result
