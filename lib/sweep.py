@@ -175,16 +175,26 @@ _embedded: dict[str, Any] = {}          # "cluster", "client": the one embedded 
 _clients: dict[str, Any] = {}           # scheduler address -> Client
 
 
+# The environment worker processes start with: distributed's default minus MALLOC_TRIM_THRESHOLD_=65536, which
+# (by fixing glibc's thresholds) sends every freed tensor buffer back to the OS and makes CPU training about twice
+# as expensive (benchmarks/sweep_worker_overhead.py); one thread per library, as the engine runs one torch thread.
+WORKER_ENVIRON = {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1}
+
+
 def local_cluster(n_workers: int, wait: bool = True):
     """A `distributed.LocalCluster` of `n_workers` processes with one thread each, as every sweep uses it.
 
     ``wait=False`` returns as soon as the scheduler listens (a few ms); the workers start meanwhile
     and take tasks as they come up (the book runner starts its cluster so, before a kernel starts).
     """
+    import dask
     from distributed import LocalCluster
 
     if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
         raise ValueError(f"n_workers must be a positive int, got {n_workers!r}")
+    # Set for the whole process, not for this call: nannies read it whenever they (re)start a worker, also when
+    # the cluster is scaled or a killed worker is replaced later.
+    dask.config.set({"distributed.nanny.pre-spawn-environ": dict(WORKER_ENVIRON)})
     # No dashboard; its HTTP server (health checks) on a free port, not on a fixed 8787 another may hold.
     cluster = LocalCluster(n_workers=n_workers if wait else 0, threads_per_worker=1, processes=True,
                            dashboard_address=":0", silence_logs=logging.ERROR,
