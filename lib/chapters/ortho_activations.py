@@ -310,6 +310,7 @@ def propagation_run(config: Mapping[str, Any]) -> dict[str, Any]:
     E[(dL/dz_l)^2] per seed (float32 networks; overflow shows as inf or nan), the predictions, the drift of each.
     """
     check_propagation(config)
+    started, cpu = time.perf_counter(), time.process_time()
     depth, width, samples = config["depth"], config["width"], config["samples"]
     make = factory(config["activation"], **config["overrides"])
     act = make(width)
@@ -340,7 +341,8 @@ def propagation_run(config: Mapping[str, Any]) -> dict[str, Any]:
             "signal": signal, "gradient": gradient, "signal_theory": theory[0], "gradient_theory": theory[1],
             "log_signal": signal_ratio, "log_gradient": gradient_ratio, "log_signal_theory": float(theory_signal[0]),
             "log_gradient_theory": float(theory_gradient[0]), "drift": drift(signal, gradient),
-            "drift_theory": float(drift(*theory)[0]), "overflow": first_nonfinite(signal)}
+            "drift_theory": float(drift(*theory)[0]), "overflow": first_nonfinite(signal),
+            "seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu}
 
 
 def propagation_configs(p: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -432,18 +434,18 @@ def vision_run(config: Mapping[str, Any]) -> dict[str, Any]:
     before = _snapshot(modules)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config["lr"], weight_decay=0.05)
     test = tuple(t[:dry(len(t), 256)] for t in data.test)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     history = train(model, data.train, epochs=config["epochs"], optimizer=optimizer, loss="cross_entropy",
                     batch_size=config["batch_size"], eval_data={"test": test}, seed=config["seed"], progress=False)
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
     n = dry(min(config["train_eval"], len(data.train[0])), 256)
     fit = evaluate(model, data.train[0][:n], data.train[1][:n], "cross_entropy")
     after = _snapshot(modules)
     return {"activation": config["activation"], "seed": config["seed"], "test_acc": history["test_acc"],
             "test_loss": history["test_loss"], "train_loss": history["train_loss"], "train_acc": fit["acc"],
-            "seconds": seconds, "epochs_run": len(history["test_acc"]), "step_seconds": float(
-                np.median(history.step_seconds)), "activation_init": before, "activation_state": after,
-            "moved": moved(before, after, modules)}
+            "seconds": seconds, "cpu_seconds": cpu_seconds, "epochs_run": len(history["test_acc"]),
+            "step_seconds": float(np.median(history.step_seconds)), "activation_init": before,
+            "activation_state": after, "moved": moved(before, after, modules)}
 
 
 def vision_configs(p: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -548,16 +550,16 @@ def language_run(config: Mapping[str, Any]) -> dict[str, Any]:
     optimizer = torch.optim.AdamW(model.parameters(), lr=config["lr"], weight_decay=0.1, betas=(0.9, 0.95))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_schedule(config["steps"]))
     batch = dry(config["batch_size"], 2)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     history = train(model, batches=lambda step, gen: data.batch("train", batch, block, gen), steps=config["steps"],
                     optimizer=optimizer, scheduler=scheduler, loss="cross_entropy",
                     eval_data={"validation": lambda m: {"loss": validation_loss(m, x_val, y_val, data.vocab_size)}},
                     eval_every=config["eval_every"], eval_at_start=True, seed=config["seed"], progress=False)
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
     steps, val = history.evaluated("validation_loss")
     after = _snapshot(modules)
     return {"activation": config["activation"], "seed": config["seed"], "steps": steps, "val_loss": val,
-            "train_loss": history["train_loss"][1:], "seconds": seconds,
+            "train_loss": history["train_loss"][1:], "seconds": seconds, "cpu_seconds": cpu_seconds,
             "step_seconds": float(np.median(history.step_seconds)), "activation_init": before,
             "activation_state": after, "moved": moved(before, after, modules)}
 
@@ -701,6 +703,7 @@ def plot_curves(groups: dict[str, list], metric: str, *, x: str | None = None, x
     """Mean over seeds (line) and the range over seeds (band) of each activation's curve; the evaluations the
     endpoint averages are shaded; `references` are horizontal lines (e.g. n-gram cross-entropies)."""
     fig, ax = plt.subplots(figsize=(7.5, 4))
+    xs = span = None
     for label, runs in groups.items():
         values = curves(runs, metric)
         if values.size == 0:
@@ -710,11 +713,12 @@ def plot_curves(groups: dict[str, list], metric: str, *, x: str | None = None, x
         ax.plot(xs, values.mean(axis=0), color=COLORS.get(label), label=f"{label} ({len(values)} seeds)")
         ax.fill_between(xs, values.min(axis=0), values.max(axis=0), color=COLORS.get(label), alpha=0.2, lw=0)
         span = xs[-min(last, len(xs))]
-    ax.axvspan(span, xs[-1], color="grey", alpha=0.12, lw=0, label=f"endpoint: last {last} evaluations")
+    if xs is not None:
+        ax.axvspan(span, xs[-1], color="grey", alpha=0.12, lw=0, label=f"endpoint: last {last} evaluations")
     for i, (name, value) in enumerate((references or {}).items()):
         ax.axhline(value, color="grey", ls=(0, (4, 2 + 2 * i)), lw=1)
-        ax.annotate(f"{name} {value:.3f}", (xs[0], value), xytext=(2, 3), textcoords="offset points", fontsize=8,
-                    color="dimgrey")
+        ax.annotate(f"{name} {value:.3f}", (0, value), xycoords=("axes fraction", "data"), xytext=(4, 3),
+                    textcoords="offset points", fontsize=8, color="dimgrey")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.legend(fontsize=8)
@@ -849,7 +853,7 @@ def training_rows(groups: dict[str, list], metric: str, last: int, extra_keys: S
                 continue
             row = {"activation": label, "seed": run["seed"], "status": "finished",
                    f"{metric}_endpoint": endpoint(run[metric], last=last), f"{metric}_final": run[metric][-1],
-                   "seconds": run["seconds"], "step_seconds": run["step_seconds"],
+                   "seconds": run["seconds"], "cpu_seconds": run["cpu_seconds"], "step_seconds": run["step_seconds"],
                    "moved_per_block": list(run["moved"]) if run["moved"] else ""}
             row.update({key: run[key] for key in extra_keys})
             rows.append(row)
