@@ -159,7 +159,7 @@ def test_mean_field_without_norm_follows_the_one_layer_recursion_and_reports_exp
 
 # --- the depth test: measurements ----------------------------------------------------------------
 
-def _config(name, activation, weights, norm, seeds=(0, 1, 2), width=128, depth=12, overrides=None):
+def _config(name, activation, weights, norm, seeds=(0, 1), width=128, depth=12, overrides=None):
     return {"name": name, "activation": activation, "overrides": overrides or {}, "weights": weights, "norm": norm,
             "depth": depth, "width": width, "samples": 64, "seeds": list(seeds)}
 
@@ -299,7 +299,7 @@ def test_run_checks_fail_before_any_run():
 
 def test_endpoints_and_tables_show_diverged_runs():
     finished = {"activation": "GELU", "seed": 0, "val_loss": np.array([3.0, 2.0, 1.0, 1.2]), "seconds": 1.0,
-                "step_seconds": 0.1, "moved": [math.nan]}
+                "cpu_seconds": 0.5, "step_seconds": 0.1, "moved": [math.nan]}
     diverged = sweep.Diverged({"activation": "GELU", "seed": 1}, "FloatingPointError: loss became nan")
     np.testing.assert_allclose(oe.endpoints([finished, diverged], "val_loss", 2), [1.1, math.nan])
     groups = oe.by_activation([finished, diverged])

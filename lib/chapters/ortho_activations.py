@@ -354,6 +354,20 @@ def propagation_configs(p: Mapping[str, Any]) -> list[dict[str, Any]]:
             for norm in NORMS for name, label, overrides, rule in rows]
 
 
+def lr_schedule(steps: int, warmup_fraction: float = 0.1, floor: float = 0.1):
+    """The factor of the base learning rate at each step: linear warm-up over the first tenth of the steps, then
+    a cosine decay to `floor` at the last step (as GPT-2 and ConvNeXt are trained)."""
+    warmup = max(1, int(round(warmup_fraction * steps)))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, steps - warmup))
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return factor
+
+
 # --- vision: a small ConvNeXt --------------------------------------------------------------------
 
 @functools.lru_cache(maxsize=2)
@@ -418,7 +432,8 @@ def check_vision(config: Mapping[str, Any]) -> None:
 
 
 def vision_run(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Train one SmallConvNeXt with AdamW (constant lr, weight decay 0.05) on the config's images.
+    """Train one SmallConvNeXt with AdamW (weight decay 0.05; `lr_schedule` over all its steps: warm-up, then a
+    cosine decay, as ConvNeXt is trained) on the config's images.
 
     Returns per-epoch test accuracy and loss, the training loss, the accuracy on `train_eval` training images at
     the end, the wall-clock seconds, and each activation's parameters before and after (and how far they moved).
@@ -433,10 +448,13 @@ def vision_run(config: Mapping[str, Any]) -> dict[str, Any]:
     modules = _activation_modules(model)
     before = _snapshot(modules)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config["lr"], weight_decay=0.05)
+    steps = config["epochs"] * math.ceil(len(data.train[0]) / config["batch_size"])
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_schedule(steps))
     test = tuple(t[:dry(len(t), 256)] for t in data.test)
     started, cpu = time.perf_counter(), time.process_time()
-    history = train(model, data.train, epochs=config["epochs"], optimizer=optimizer, loss="cross_entropy",
-                    batch_size=config["batch_size"], eval_data={"test": test}, seed=config["seed"], progress=False)
+    history = train(model, data.train, epochs=config["epochs"], optimizer=optimizer, scheduler=scheduler,
+                    loss="cross_entropy", batch_size=config["batch_size"], eval_data={"test": test},
+                    seed=config["seed"], progress=False)
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
     n = dry(min(config["train_eval"], len(data.train[0])), 256)
     fit = evaluate(model, data.train[0][:n], data.train[1][:n], "cross_entropy")
@@ -516,20 +534,6 @@ def check_language(config: Mapping[str, Any]) -> None:
     if not config["lr"] > 0:
         raise ValueError(f"lr must be positive, got {config['lr']!r}")
     factory(config["activation"])
-
-
-def lr_schedule(steps: int, warmup_fraction: float = 0.1, floor: float = 0.1):
-    """The factor of the base learning rate at each step: linear warm-up over the first tenth of the steps, then
-    a cosine decay to `floor` at the last step (as GPT-2-style training does)."""
-    warmup = max(1, int(round(warmup_fraction * steps)))
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = min(1.0, (step - warmup) / max(1, steps - warmup))
-        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
-
-    return factor
 
 
 def language_run(config: Mapping[str, Any]) -> dict[str, Any]:
