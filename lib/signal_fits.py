@@ -257,6 +257,7 @@ class SignalRun:
     frames: np.ndarray
     frame_completed: np.ndarray
     input_scale: float = 1.0
+    period: float = 2 * math.pi
     a_initial: list[np.ndarray] | None = None
     a_final: list[np.ndarray] | None = None
     params: dict[str, np.ndarray] | None = None
@@ -346,6 +347,10 @@ def run_signal(config: dict) -> SignalRun:
     grid = task.eval_inputs
 
     def record(epoch: int, ens, outputs: Tensor) -> dict[str, Tensor]:
+        if not torch.isfinite(outputs).flatten(1).all(dim=1).any():
+            # every member diverged and is frozen: stop here instead of running out the epochs
+            raise FloatingPointError(f"every member of {candidate.label!r} on {c['task']['name']} diverged "
+                                     f"by epoch {epoch}")
         with torch.no_grad():
             return {"grid": ens(grid).squeeze(-1)}
 
@@ -403,7 +408,7 @@ def run_signal(config: dict) -> SignalRun:
         phase=endpoint(tail["phase"]), offset=endpoint(tail["offset"]), diverged=diverged,
         x_eval=x, y_eval=y, test_mask=mask, envelope=envelope, x_train=x_train, y_train=y_train,
         predictions=masked(predictions[:, -1]), frames=predictions[0, chosen], frame_completed=completed[chosen],
-        input_scale=task.input_scale,
+        input_scale=task.input_scale, period=task.period,
         a_initial=a_initial, a_final=a_final,
         params={k: _numpy(v).copy() for k, v in params.items()} if c["keep_params"] else None,
         seconds=time.perf_counter() - started)
@@ -521,3 +526,15 @@ def zero_baseline(task: SignalTask, normalised: bool = False) -> float:
     if normalised:
         return float((y / task.envelope(x)).square().mean())
     return float(y.square().mean())
+
+
+def task_geometry(task: dict) -> tuple[int, int]:
+    """(distance bins, whole periods beyond the data) of a task description (as in a config): how far its test
+    points reach from its training points, in periods of the target (for a drawn task, seed 0's draw)."""
+    t = signal_task(task["name"], 0, **{k: v for k, v in task.items() if k != "name"})
+    x, x_train = t.x_eval.flatten().numpy(), t.x_train.flatten().numpy()
+    test = t.test_mask.numpy()
+    reach = float(distance_to_data(x, x_train)[test].max())
+    beyond = beyond_mask(x, x_train) & test
+    far = float(distance_to_data(x[beyond], x_train).max()) if beyond.any() else 0.0
+    return max(1, math.ceil(reach / t.period - 1e-9)), max(1, math.floor(far / t.period))
