@@ -346,8 +346,11 @@ def run_signal(config: dict) -> SignalRun:
         train_data = task.train_inputs
     grid = task.eval_inputs
 
+    target = train_data.y if per_seed else train_data[1].unsqueeze(0)
+
     def record(epoch: int, ens, outputs: Tensor) -> dict[str, Tensor]:
-        if not torch.isfinite(outputs).flatten(1).all(dim=1).any():
+        # a diverged member is frozen where its loss stopped being finite, so its loss stays non-finite
+        if not torch.isfinite((outputs - target).square().flatten(1).mean(dim=1)).any():
             # every member diverged and is frozen: stop here instead of running out the epochs
             raise FloatingPointError(f"every member of {candidate.label!r} on {c['task']['name']} diverged "
                                      f"by epoch {epoch}")
@@ -360,7 +363,6 @@ def run_signal(config: dict) -> SignalRun:
     with torch.no_grad():
         final = members(grid).squeeze(-1)
         out_train = members(train_data.x, per_member=True) if per_seed else members(train_data[0])
-        target = train_data.y if per_seed else train_data[1].unsqueeze(0)
         final_train = (out_train - target).square().flatten(1).mean(dim=1)
     diverged = history.diverged_at >= 0
     if diverged.all():
@@ -416,32 +418,41 @@ def run_signal(config: dict) -> SignalRun:
 
 # ---------------------------------------------------------------- a case where the right a is known
 
-class SnakeUnit(nn.Module):
-    r"""One Snake unit with its input weight fixed at 1: :math:`f(x) = v\,\mathrm{Snake}_a(x) + c`.
+class SnakeUnits(nn.Module):
+    r"""One Snake unit per seed, each with its input weight fixed at 1:
+    :math:`f_i(x) = v_i\,\mathrm{Snake}_{a_i}(x) + c_i`.
 
-    Its frequency is a alone (a network's first layer would multiply it by a learned weight), so a
-    target :math:`\mathrm{Snake}_{a^*}(x)` has one right answer, a = a*, v = 1, c = 0. The start a is
-    drawn uniformly from [`low`, `high`] (from the global RNG, so each seed starts elsewhere); a is
-    stored raw or as log a.
+    A unit's frequency is a alone (a network's first layer would multiply it by a learned weight), so a
+    target :math:`\mathrm{Snake}_{a^*}(x)` has one right answer, a = a*, v = 1, c = 0. Unit i's start a is
+    drawn uniformly from [`low`, `high`] right after ``seed_everything(seeds[i])``; a is stored raw or as log a.
+    The units are trained together by `lib.ensemble.train_ensemble` (``size``, and an output with a leading
+    unit dimension): every parameter element belongs to one unit, so each gets the updates it would get alone.
     """
 
-    def __init__(self, low: float, high: float, parametrization: str = "raw"):
+    def __init__(self, seeds: Sequence[int], low: float, high: float, parametrization: str = "raw"):
         super().__init__()
         if parametrization not in PARAMETRIZATIONS:
             raise ValueError(f"parametrization must be one of {PARAMETRIZATIONS}, got {parametrization!r}")
         if not 0 < low <= high:
             raise ValueError(f"need 0 < low <= high, got {low}, {high}")
-        start = low + (high - low) * float(torch.rand(()))
+        starts = []
+        for seed in seeds:
+            seed_everything(int(seed))
+            starts.append(low + (high - low) * float(torch.rand(())))
+        start = torch.tensor(starts)
+        self.size = len(starts)
         self.parametrization = parametrization
-        self.theta = nn.Parameter(torch.tensor(math.log(start) if parametrization == "log" else start))
-        self.v = nn.Parameter(torch.tensor(1.0))
-        self.c = nn.Parameter(torch.tensor(0.0))
+        self.theta = nn.Parameter(start.log() if parametrization == "log" else start)
+        self.v = nn.Parameter(torch.ones(self.size))
+        self.c = nn.Parameter(torch.zeros(self.size))
 
     def a(self) -> Tensor:
         return self.theta.exp() if self.parametrization == "log" else self.theta
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.v * SnakeFunction.apply(x, self.a()) + self.c
+        """x (N, 1) -> (units, N, 1)."""
+        column = (lambda t: t.reshape(-1, 1, 1))
+        return column(self.v) * SnakeFunction.apply(x.unsqueeze(0), column(self.a())) + column(self.c)
 
 
 PROBE_KEYS = ("target_a", "start", "x_max", "points", "parametrization", "optimizer", "lr", "momentum", "epochs",
@@ -457,7 +468,7 @@ def check_probe_config(config: dict) -> None:
     if not config["target_a"] > 0 or not config["x_max"] > 0:
         raise ValueError(f"target_a and x_max must be positive, got {config['target_a']}, {config['x_max']}")
     low, high = config["start"]
-    SnakeUnit(low, high, config["parametrization"])
+    SnakeUnits([0], low, high, config["parametrization"])
     if config["optimizer"] not in OPTIMIZERS or not config["lr"] > 0:
         raise ValueError(f"need a known optimizer and lr > 0, got {config['optimizer']!r}, {config['lr']!r}")
     for key in ("points", "epochs", "record_every"):
@@ -486,31 +497,26 @@ class ProbeRun:
 
 
 def run_frequency_probe(config: dict) -> ProbeRun:
-    """Fit `SnakeUnit`s (one per seed) to Snake_{a*}(x) on `points` x in [−x_max, x_max]; record a every
+    """Fit `SnakeUnits` (one per seed) to Snake_{a*}(x) on `points` x in [−x_max, x_max]; record a every
     `record_every` epochs. x_max is meant to be small enough that the loss has one basin around a* for the
     start range (a sine's frequency is only found by descent from nearby: its loss has a local minimum
     every ~π/x_max in a)."""
     check_probe_config(config)
     c = config
     low, high = c["start"]
-    members = Ensemble.from_seeds(lambda: SnakeUnit(low, high, c["parametrization"]), c["seeds"])
+    members = SnakeUnits(c["seeds"], low, high, c["parametrization"])
     x = torch.linspace(-c["x_max"], c["x_max"], c["points"]).reshape(-1, 1)
     with torch.no_grad():
         y = SnakeFunction.apply(x, torch.tensor(float(c["target_a"])))
+    start = _numpy(members.a()).copy()
 
-    def current_a(ens) -> Tensor:
-        theta = ens.params()["theta"]
-        return theta.exp() if c["parametrization"] == "log" else theta
-
-    start = _numpy(current_a(members)).copy()
-
-    def record(epoch: int, ens, outputs: Tensor) -> dict[str, Tensor]:
-        return {"a": current_a(ens).detach().clone()}
+    def record(epoch: int, units, outputs: Tensor) -> dict[str, Tensor]:
+        return {"a": units.a().detach().clone()}
 
     history = train_ensemble(members, (x, y), epochs=c["epochs"], optimizer=c["optimizer"], lr=c["lr"],
                              momentum=c["momentum"], record=record, record_every=c["record_every"], progress=False,
                              device="cpu")
-    final = _numpy(current_a(members)).copy()
+    final = _numpy(members.a()).copy()
     diverged = history.diverged_at >= 0
     trajectory = np.concatenate([history.record("a"), final[:, None]], axis=1)
     epochs = np.append(np.asarray(history.record_epochs) - 1, history.epochs[-1])

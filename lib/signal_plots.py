@@ -102,9 +102,10 @@ def plot_by_distance(ax, runs: Sequence[SignalRun], *, zero: np.ndarray | None =
     ax.spines[["right", "top"]].set_visible(False)
 
 
-def plot_period_fits(axes, runs: Sequence[SignalRun]):
+def plot_period_fits(axes, runs: Sequence[SignalRun], amplitude_scale: str = "linear"):
     """Amplitude ratio (1: right) and |phase error| in degrees (0: in phase; 90: what a random phase averages)
-    in each period beyond the data: mean over seeds with its 95 % interval."""
+    in each period beyond the data: mean over seeds with its 95 % interval. ``amplitude_scale="symlog"`` for
+    ratios spanning decades (a prediction that keeps its amplitude while the target decays)."""
     for i, run in enumerate(runs):
         k = np.arange(run.amplitude.shape[1]) + 1
         _band(axes[0], k, run.amplitude, run.label, f"C{i}", log=False)
@@ -112,6 +113,8 @@ def plot_period_fits(axes, runs: Sequence[SignalRun]):
     axes[0].axhline(1.0, color="0.3", ls=":", lw=1)
     axes[0].axhline(0.0, color="0.3", ls="-", lw=0.6)
     axes[1].axhline(90.0, color="0.3", ls=":", lw=1)
+    if amplitude_scale == "symlog":
+        axes[0].set_yscale("symlog", linthresh=0.1)
     axes[0].set_ylabel("amplitude ratio A")
     axes[1].set_ylabel("|phase error| (degrees)")
     axes[1].set_ylim(0, 180)
