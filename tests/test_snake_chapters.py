@@ -84,3 +84,14 @@ def test_decay_grid_helpers():
     off, diagonal = snake_decay.held_out_best(values, pairs, np.array([True, False]))
     assert (off, diagonal) == (1, 3)                         # chosen on the first seed only
     assert snake_decay.subsample(1000, 100).tolist() == list(range(0, 1000, 10))
+
+
+def test_sweep_workers_allocate_tensors_from_the_heap(tmp_path, monkeypatch):
+    """With only Dask's MALLOC_TRIM_THRESHOLD_, every buffer over 128 KiB would be an mmap (2x the CPU of a run)."""
+    from tests.snake_sweep_tasks import worker_environment
+
+    monkeypatch.setenv("ACTIVATION_BOOK_RUNS", str(tmp_path))
+    grid = sweep.Grid("worker-environment", worker_environment,
+                      [{"names": ["MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_"]}])
+    (found,) = sweep.run(grid, workers=1, progress=False)
+    assert int(found["MALLOC_MMAP_THRESHOLD_"]) == sweep.MMAP_THRESHOLD
