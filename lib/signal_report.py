@@ -49,12 +49,13 @@ def finished(results) -> list:
     return [r for r in results if not isinstance(r, sweep.Diverged)]
 
 
-def interval_text(v, digits: int = 3) -> str:
-    """'mean [low, high]' (95 % Student-t interval) over the finite values; 'diverged' if none."""
+def interval_text(v, digits: int = 3, empty: str = "n/a") -> str:
+    """'mean [low, high]' (95 % Student-t interval) over the finite values; `empty` if there are none (a metric that
+    does not apply, e.g. no period beyond the data)."""
     v = np.asarray(v, dtype=float)
     finite = v[np.isfinite(v)]
     if finite.size == 0:
-        return "diverged"
+        return empty
     mean, low, high = mean_interval(finite)
     if finite.size < 2:
         return format_number(float(mean), digits)
@@ -102,9 +103,10 @@ def summary_table(results, window: int, tolerance: float, endpoints=("train_mse"
         if isinstance(result, sweep.Diverged):
             rows.append([name] + ["diverged"] * (len(endpoints) + 2) + [f"0 of {n}", f"{n} of {n}"])
             continue
-        cells = [interval_text(values(result, e)) for e in endpoints]
-        cells += [interval_text(first_period(result, "amplitude"), 2),
-                  interval_text(np.degrees(first_period(result, "phase")), 2)]
+        gone = "diverged" if n_diverged(result) == n else "n/a"
+        cells = [interval_text(values(result, e), empty=gone) for e in endpoints]
+        cells += [interval_text(first_period(result, "amplitude"), 2, empty=gone),
+                  interval_text(np.degrees(first_period(result, "phase")), 2, empty=gone)]
         rows.append([name, *cells, f"{int(converged(result, window, tolerance).sum())} of {n}",
                      f"{n_diverged(result)} of {n}"])
     return markdown_table(header, rows)

@@ -95,3 +95,15 @@ def test_sweep_workers_allocate_tensors_from_the_heap(tmp_path, monkeypatch):
                       [{"names": ["MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_"]}])
     (found,) = sweep.run(grid, workers=1, progress=False)
     assert int(found["MALLOC_MMAP_THRESHOLD_"]) == sweep.MMAP_THRESHOLD
+
+
+def test_tables_say_diverged_only_for_diverged_runs():
+    from lib import signal_report as sr
+
+    assert sr.interval_text([np.nan, np.nan]) == "n/a" and sr.interval_text([1.0]) == "1"
+    assert sr.interval_text([1.0, 3.0], digits=2).startswith("2 [")
+    gone = sweep.Diverged({"seeds": [0, 1], "candidate": {"label": "x + sin x"}, "task": {"name": "authors"},
+                           "epochs": 10}, "FloatingPointError")
+    table = sr.summary_table([gone], window=2, tolerance=0.1)
+    assert "| x + sin x | diverged | diverged |" in table and "2 of 2 |" in table
+    assert sr.values(gone, "test_mse").shape == (2,) and sr.n_diverged(gone) == 2
