@@ -18,7 +18,7 @@ from lib.signal_metrics import decoding_chance, distance_to_data, error_by_dista
 CHAPTER = "snake_decay"
 TASK = {"name": "decay"}
 # Margins of the verdicts, in the claims' units (the prose states each with its reason).
-NMSE_MARGIN = 0.05      # test MSE relative to the envelope²: a tenth of the 0.5 that predicting 0 scores
+LOG_MARGIN = 0.1        # log10 of the test MSE relative to the envelope²: a factor of 1.26 (it spans decades)
 DECODE_MARGIN = 0.1     # phase decoding score: a tenth of the way from chance (≈ 0) to a perfect representation (1)
 CORRELATION_MARGIN = 0.2
 
