@@ -19,12 +19,14 @@ import torch
 from lib.data.signals import make_task
 from lib.ensemble import Ensemble, train_ensemble
 from lib.seeding import seed_everything
-from lib.signal_fits import make_network
+from lib.signal_fits import Candidate, make_network
 from lib.train import make_optimizer, train
+
+SNAKE = Candidate("Snake, a = 30", "snake", {"a": 30.0})
 
 
 def stacked(split, seeds, width, epochs) -> float:
-    make = lambda: make_network("snake", {"a": 30.0}, hidden=(width, width))  # noqa: E731
+    make = lambda: make_network(SNAKE, hidden=(width, width))  # noqa: E731
     ensemble = Ensemble.from_seeds(make, seeds)
     start = time.perf_counter()
     train_ensemble(ensemble, split.train, epochs=epochs, lr=1e-3, progress=False, device="cpu")
@@ -35,7 +37,7 @@ def one_after_another(split, seeds, width, epochs) -> float:
     start = time.perf_counter()
     for seed in seeds:
         seed_everything(seed)
-        model = make_network("snake", {"a": 30.0}, hidden=(width, width))
+        model = make_network(SNAKE, hidden=(width, width))
         train(model, split.train, epochs=epochs, optimizer=make_optimizer(model, "adam", 1e-3), progress=False,
               device="cpu")
     return time.perf_counter() - start

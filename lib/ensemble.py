@@ -15,6 +15,10 @@ stacked parameters on the *sum* of the members' losses gives each member exactly
 would get alone; `member(i)` rebuilds one copy as an ordinary module, so tests check that claim
 against separate runs.
 
+Data is shared by default: every member trains on the same ``(x, y)``. Wrap tensors with a leading
+member dimension in `MemberData` to give each member its own (e.g. training points drawn from each
+member's seed); an evaluation set may be either.
+
 Two ways to initialise the copies:
 
 - ``from_seeds(make, seeds)``: copy i is built right after ``seed_everything(seeds[i])`` (the
@@ -29,6 +33,7 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -42,6 +47,24 @@ from lib.seeding import seed_everything
 from lib.train import LOSSES, OPTIMIZERS, batch_indices, check_run, place
 
 BACKENDS = ("vmap", "batched")
+
+
+class MemberData(NamedTuple):
+    """Data with a leading member dimension: member i trains (or is evaluated) on ``(x[i], y[i])``.
+
+    ``x`` has shape (n, N, in_features) and ``y`` (n, N, ...); every member has the same number N of points.
+    """
+
+    x: Tensor
+    y: Tensor
+
+
+def _check_member_data(data: tuple[Tensor, Tensor], n: int, name: str) -> None:
+    if not isinstance(data, MemberData):
+        return
+    if data.x.dim() < 2 or data.x.shape[0] != n or data.y.shape[:2] != data.x.shape[:2]:
+        raise ValueError(f"{name}: MemberData needs x of shape (members={n}, N, features) and y of shape "
+                         f"({n}, N, ...), got {tuple(data.x.shape)} and {tuple(data.y.shape)}")
 
 
 class Ensemble(nn.Module):
@@ -87,8 +110,8 @@ class Ensemble(nn.Module):
     def buffers_by_name(self) -> dict[str, Tensor]:
         return {k: getattr(self, "buffer:" + k.replace(".", ":")) for k in self._buffer_names}
 
-    def forward(self, x: Tensor, method: str | None = None) -> Tensor:
-        """Every member on the same input `x` -> shape (n, *out).
+    def forward(self, x: Tensor, method: str | None = None, per_member: bool = False) -> Tensor:
+        """Every member on the same input `x` -> shape (n, *out); with `per_member`, member i on ``x[i]``.
 
         `method` names another method of the model to call instead of forward
         (e.g. ``"features"``).
@@ -100,7 +123,8 @@ class Ensemble(nn.Module):
             named.update({prefix + k: v for k, v in buffers.items()})
             return functional_call(target, named, (x,))
 
-        return vmap(one, in_dims=(0, 0, None), randomness="different")(self.params(), self.buffers_by_name(), x)
+        x_dim = 0 if per_member else None
+        return vmap(one, in_dims=(0, 0, x_dim), randomness="different")(self.params(), self.buffers_by_name(), x)
 
     def member(self, i: int) -> nn.Module:
         """Copy i as an ordinary module (on the CPU, detached)."""
@@ -214,24 +238,27 @@ class BatchedMLP(nn.Module):
             self._act_cache = list(self.acts)
         return self._layer_cache
 
-    def features(self, x: Tensor) -> Tensor:
-        """x (N, in) -> last hidden layer of every member, (n, N, width)."""
-        return self._forward(x, self._layers()[:-1], keep=None)
+    def features(self, x: Tensor, per_member: bool = False) -> Tensor:
+        """x (N, in) -> last hidden layer of every member, (n, N, width); with `per_member`, x is (n, N, in)."""
+        return self._forward(x, self._layers()[:-1], keep=None, per_member=per_member)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, per_member: bool = False) -> Tensor:
         layers = self._layers()
         w, b = layers[-1]
-        return torch.baddbmm(b, self._forward(x, layers[:-1], keep=None), w)
+        return torch.baddbmm(b, self._forward(x, layers[:-1], keep=None, per_member=per_member), w)
 
-    def _forward(self, x: Tensor, hidden: list[tuple[Tensor, Tensor]], keep: list | None) -> Tensor:
-        """The hidden layers; with `keep`, appends each layer's (input, pre-activation, output) for `mse_backward`."""
+    def _forward(self, x: Tensor, hidden: list[tuple[Tensor, Tensor]], keep: list | None,
+                 per_member: bool = False) -> Tensor:
+        """The hidden layers; with `keep`, appends each layer's (input, pre-activation, output) for `mse_backward`.
+        With `per_member`, x is (n, N, in): member i reads x[i]."""
         h = x
+        xs = x if per_member else x.unsqueeze(0)
         for i, ((w, b), act) in enumerate(zip(hidden, self._act_cache)):
-            if i == 0 and x.shape[1] == 1:
+            if i == 0 and x.shape[-1] == 1:
                 # one input: the layer is an outer product, cheaper elementwise than as a matrix product
-                z = torch.addcmul(b, x.unsqueeze(0), w)
+                z = torch.addcmul(b, xs, w)
             elif i == 0:
-                z = torch.baddbmm(b, x.unsqueeze(0).expand(self.size, *x.shape), w)
+                z = torch.baddbmm(b, xs.expand(self.size, *xs.shape[1:]), w)
             else:
                 z = torch.baddbmm(b, h, w)
             out = act(z)
@@ -241,20 +268,22 @@ class BatchedMLP(nn.Module):
         return h
 
     @torch.no_grad()
-    def mse_forward(self, x: Tensor) -> tuple[Tensor, list]:
+    def mse_forward(self, x: Tensor, per_member: bool = False) -> tuple[Tensor, list]:
         """Outputs (n, N, out) and what `mse_backward` needs, without building an autograd graph."""
         layers, keep = self._layers(), []
         w, b = layers[-1]
-        h = self._forward(x, layers[:-1], keep)
+        h = self._forward(x, layers[:-1], keep, per_member)
         keep.append((h, None, None))
         return torch.baddbmm(b, h, w), keep
 
     @torch.no_grad()
-    def mse_backward(self, outputs: Tensor, keep: list, y: Tensor, weight: Tensor | None = None) -> list[Tensor]:
+    def mse_backward(self, outputs: Tensor, keep: list, y: Tensor, weight: Tensor | None = None,
+                     per_member: bool = False) -> list[Tensor]:
         """Gradients of sum_i weight_i * MSE_i (weight None: all 1) with respect to `parameters()` (weights, then
-        biases), written out: for bees of a few units, autograd's bookkeeping costs more than the arithmetic."""
+        biases), written out: for bees of a few units, autograd's bookkeeping costs more than the arithmetic.
+        With `per_member`, y is (n, N, out) as the input was (n, N, in)."""
         layers = self._layers()
-        g = (outputs - y.unsqueeze(0)).mul_(2.0 / (outputs.shape[1] * outputs.shape[2]))
+        g = (outputs - (y if per_member else y.unsqueeze(0))).mul_(2.0 / (outputs.shape[1] * outputs.shape[2]))
         if weight is not None:
             g = torch.where(weight.view(-1, 1, 1) > 0, g, torch.zeros_like(g))
         grad_w, grad_b = [None] * len(layers), [None] * len(layers)
@@ -267,9 +296,9 @@ class BatchedMLP(nn.Module):
             h_in, z, h_out = keep[i]
             grad_z = _activation_backward(self._act_cache[i], z, h_out, grad_h)
             grad_b[i] = grad_z.sum(dim=1, keepdim=True)
-            if i == 0 and h_in.shape[1] == 1:
-                grad_w[i] = (grad_z * h_in.unsqueeze(0)).sum(dim=1, keepdim=True)
-            elif i == 0:
+            if i == 0 and h_in.shape[-1] == 1:
+                grad_w[i] = (grad_z * (h_in if per_member else h_in.unsqueeze(0))).sum(dim=1, keepdim=True)
+            elif i == 0 and not per_member:
                 grad_w[i] = torch.matmul(h_in.transpose(0, 1), grad_z)
             else:
                 grad_w[i] = torch.bmm(h_in.transpose(1, 2), grad_z)
@@ -305,31 +334,38 @@ def _activation_backward(act: nn.Module, z: Tensor, h: Tensor, grad_h: Tensor) -
     return grad_z
 
 
-def member_losses(outputs: Tensor, target: Tensor, loss: str) -> Tensor:
-    """The loss of each member: outputs (n, N, ...) against one target (N, ...) -> (n,)."""
+def member_losses(outputs: Tensor, target: Tensor, loss: str, per_member: bool = False) -> Tensor:
+    """The loss of each member: outputs (n, N, ...) against one target (N, ...) -> (n,);
+    with `per_member`, against targets (n, N, ...), one per member."""
     n = outputs.shape[0]
     if loss == "mse":
-        return (outputs - target.unsqueeze(0)).square().reshape(n, -1).mean(dim=1)
+        return (outputs - (target if per_member else target.unsqueeze(0))).square().reshape(n, -1).mean(dim=1)
     if loss == "cross_entropy":
-        flat = nn.functional.cross_entropy(outputs.reshape(-1, outputs.shape[-1]), target.repeat(n), reduction="none")
+        labels = target.reshape(-1) if per_member else target.repeat(n)
+        flat = nn.functional.cross_entropy(outputs.reshape(-1, outputs.shape[-1]), labels, reduction="none")
         return flat.view(n, -1).mean(dim=1)
     raise ValueError(f"unknown loss {loss!r}; choose from {', '.join(LOSSES)}")
 
 
 @torch.no_grad()
 def evaluate_ensemble(members: Ensemble | BatchedMLP, x: Tensor, y: Tensor, loss: str = "mse",
-                      batch_size: int = 4096) -> dict[str, np.ndarray]:
-    """Per-member mean loss (and accuracy for classification) on (x, y) -> arrays of shape (n,)."""
+                      batch_size: int = 4096, per_member: bool = False) -> dict[str, np.ndarray]:
+    """Per-member mean loss (and accuracy for classification) on (x, y) -> arrays of shape (n,).
+
+    With `per_member`, x and y carry a leading member dimension (member i is scored on x[i], y[i]).
+    """
     totals, correct = torch.zeros(members.size, device=x.device), torch.zeros(members.size, device=x.device)
-    for start in range(0, len(x), batch_size):
-        out = members(x[start:start + batch_size])
-        target = y[start:start + batch_size]
-        totals += member_losses(out, target, loss) * len(target)
+    count = x.shape[1] if per_member else len(x)
+    for start in range(0, count, batch_size):
+        piece = slice(start, start + batch_size)
+        xb, target = (x[:, piece], y[:, piece]) if per_member else (x[piece], y[piece])
+        out = members(xb, per_member=True) if per_member else members(xb)
+        totals += member_losses(out, target, loss, per_member) * target.shape[int(per_member)]
         if loss == "cross_entropy":
-            correct += (out.argmax(dim=-1) == target.unsqueeze(0)).sum(dim=1)
-    result = {"loss": (totals / len(x)).cpu().numpy()}
+            correct += (out.argmax(dim=-1) == (target if per_member else target.unsqueeze(0))).flatten(1).sum(dim=1)
+    result = {"loss": (totals / count).cpu().numpy()}
     if loss == "cross_entropy":
-        result["acc"] = (correct / len(x)).cpu().numpy()
+        result["acc"] = (correct / count).cpu().numpy()
     return result
 
 
@@ -402,6 +438,11 @@ def train_ensemble(members: Ensemble | BatchedMLP, train_data: tuple[Tensor, Ten
     Honours `lib.dry_run.step_limit`.
     """
     check_run(train_data, loss=loss, epochs=epochs, eval_every=eval_every, eval_data=eval_data)
+    per_member = isinstance(train_data, MemberData)
+    _check_member_data(train_data, members.size, "train_data")
+    eval_per_member = {k: isinstance(d, MemberData) for k, d in (eval_data or {}).items()}
+    for k, d in (eval_data or {}).items():
+        _check_member_data(d, members.size, f"eval_data[{k!r}]")
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimiser {optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
     if not (lr > 0 and math.isfinite(lr)):
@@ -428,16 +469,15 @@ def train_ensemble(members: Ensemble | BatchedMLP, train_data: tuple[Tensor, Ten
     t0 = time.perf_counter()
     for epoch in bar:
         running, count = torch.zeros(n, device=dev), 0
-        for b, index in enumerate(batch_indices(len(x), batch_size, generator)):
-            xb, yb = x[index], y[index]
+        for b, index in enumerate(batch_indices(x.shape[1] if per_member else len(x), batch_size, generator)):
+            xb, yb = (x[:, index], y[:, index]) if per_member else (x[index], y[index])
             if manual_gradients:
-                outputs, keep = members.mse_forward(xb)
-                losses = member_losses(outputs, yb, loss)
+                outputs, keep = members.mse_forward(xb, per_member)
             else:
                 for p in params:
                     p.grad = None
-                outputs = members(xb)
-                losses = member_losses(outputs, yb, loss)
+                outputs = members(xb, per_member=True) if per_member else members(xb)
+            losses = member_losses(outputs, yb, loss, per_member)
             if record is not None and b == 0 and (epoch == 1 or epoch % record_every == 0):
                 kept = record(epoch, members, outputs.detach())
                 history.record_epochs.append(epoch)
@@ -453,7 +493,7 @@ def train_ensemble(members: Ensemble | BatchedMLP, train_data: tuple[Tensor, Ten
                     active &= finite
             weight = None if all_active else active.to(losses.dtype)
             if manual_gradients:
-                grads = members.mse_backward(outputs, keep, yb, weight)
+                grads = members.mse_backward(outputs, keep, yb, weight, per_member)
             else:
                 (losses.sum() if weight is None else torch.where(active, losses, torch.zeros_like(losses)).sum()
                  ).backward()
@@ -473,8 +513,8 @@ def train_ensemble(members: Ensemble | BatchedMLP, train_data: tuple[Tensor, Ten
                 with torch.no_grad():
                     for p, old in zip(params, saved):
                         p[frozen] = old
-            running += losses.detach() * len(xb)
-            count += len(xb)
+            running += losses.detach() * yb.shape[int(per_member)]
+            count += yb.shape[int(per_member)]
             taken += 1
             if limit is not None and taken >= limit:
                 break
@@ -484,7 +524,7 @@ def train_ensemble(members: Ensemble | BatchedMLP, train_data: tuple[Tensor, Ten
                               ).cpu().numpy()}
         if evals and (epoch % eval_every == 0 or last):
             for name, (ex, ey) in evals.items():
-                for metric, value in evaluate_ensemble(members, ex, ey, loss).items():
+                for metric, value in evaluate_ensemble(members, ex, ey, loss, per_member=eval_per_member[name]).items():
                     row[f"{name}_{metric}"] = np.where(active.cpu().numpy(), value, np.nan)
         else:
             row.update({k: np.full(n, np.nan) for k in eval_names})

@@ -140,3 +140,39 @@ def test_original_fails_where_we_raise():
     """The original indexes past the end when the second block does not fit."""
     with pytest.raises(IndexError):
         original_gen_data2(L=100, prop_train=0.9)
+
+
+def test_authors_task_draws_its_points_from_the_seed_as_the_notebook_describes():
+    task = signals.authors_task(3)
+    x = task.x_train.flatten()
+    assert task.x_train.shape == task.y_train.shape == (64, 1) and task.input_scale == 15.0
+    left, right = x[:32], x[32:]
+    assert ((left >= -15) & (left <= -5)).all() and ((right >= 5) & (right <= 15)).all()
+    torch.testing.assert_close(task.y_train, torch.sin(task.x_train))                    # sin of the undivided x
+    torch.testing.assert_close(task.train_inputs[0], task.x_train / 15)
+    assert torch.equal(task.x_eval.flatten(), torch.linspace(-52.5, 52.5, 1000)) and task.test_mask.all()
+    assert torch.equal(signals.authors_task(3).x_train, task.x_train)                   # seeded
+    assert not torch.equal(signals.authors_task(4).x_train, task.x_train)
+    torch.manual_seed(0)
+    before = torch.rand(3)
+    torch.manual_seed(0)
+    signals.authors_task(5)
+    assert torch.equal(torch.rand(3), before)                                           # the global RNG untouched
+    with pytest.raises(ValueError, match="inner < outer"):
+        signals.authors_task(0, inner=15.0, outer=5.0)
+    with pytest.raises(ValueError, match="points_per_side"):
+        signals.authors_task(0, points_per_side=0)
+
+
+def test_split_task_keeps_the_split_and_the_decay_task_its_envelope():
+    split = extrapolation_split(L=300)
+    task = signals.split_task(split)
+    assert torch.equal(task.x_train, split.train[0]) and torch.equal(task.test[1], split.test[1])
+    assert torch.equal(task.test_mask, ~split.is_train)
+    decay = signals.signal_task("decay", L=500)
+    x = decay.x_eval.flatten()
+    torch.testing.assert_close(decay.envelope(x), 0.1 * torch.exp(-0.03 * x))
+    torch.testing.assert_close(decay.y_eval.flatten(), decaying_sine(x))
+    assert signals.signal_task("authors", 2, points_per_side=4).x_train.shape == (8, 1)
+    with pytest.raises(ValueError, match="unknown task"):
+        signals.signal_task("sine")

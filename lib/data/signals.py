@@ -14,9 +14,16 @@ Every split cuts one evenly spaced grid ``x = linspace(start, end, L)`` by
 
 Any target function of x can be passed in place of ``torch.sin``. `make_task`
 builds the named splits the chapters use.
+
+`SignalTask` is what the experiments train on: training points, an evaluation grid (with the
+points that count as test points marked), the factor the network's input is divided by, and the
+target's envelope. `split_task` turns a `Split` into one; `authors_task` draws the training points
+of Ziyin et al.'s own sin-extrapolation notebook (SPEC.md §1) from a seed; `signal_task(name, seed, ...)`
+builds either by name from JSON-able arguments (what a sweep's config holds).
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -61,9 +68,19 @@ class Split:
         return len(self.train_index) / len(self.x)
 
 
+def decay_envelope(x: Tensor) -> Tensor:
+    """The amplitude 0.1 e^{-0.03 x} of the decaying signal."""
+    return 0.1 * torch.exp(-0.03 * x)
+
+
 def decaying_sine(x: Tensor) -> Tensor:
     """The seed's decaying signal 0.1 e^{-0.03 x} sin x (amplitude 2.0 at x = -100, 0.005 at x = 100)."""
-    return 0.1 * torch.exp(-0.03 * x) * torch.sin(x)
+    return decay_envelope(x) * torch.sin(x)
+
+
+def unit_envelope(x: Tensor) -> Tensor:
+    """The amplitude 1 of sin x, everywhere."""
+    return torch.ones_like(x)
 
 
 def _check_grid(L: int, start: float, end: float) -> None:
@@ -167,6 +184,86 @@ def decay_split(L: int = 1000, start: float = -100.0, end: float = 100.0, prop_t
     if count < 1:
         raise ValueError(f"int(L * prop_train) = int({L} * {prop_train}) leaves no training point")
     return split_by_index("decay", x, y, torch.arange(count))
+
+
+@dataclass(frozen=True)
+class SignalTask:
+    """A 1-D regression task in the coordinate of its target, as the experiments train on it.
+
+    `x_train`, `y_train` (N, 1): the training points; `x_eval`, `y_eval` (M, 1): an evaluation grid in
+    increasing x on which predictions are recorded (for a `Split` its whole grid, training points
+    included); `test_mask` (M,) marks the grid points that count as test points. The network sees
+    ``x / input_scale``. `period` is the target's period in x; `envelope(x)` its amplitude (1 for
+    sin x), so that errors can be read relative to the signal's size.
+    """
+
+    name: str
+    x_train: Tensor
+    y_train: Tensor
+    x_eval: Tensor
+    y_eval: Tensor
+    test_mask: Tensor
+    input_scale: float = 1.0
+    period: float = 2 * math.pi
+    envelope: Callable[[Tensor], Tensor] = unit_envelope
+
+    @property
+    def train_inputs(self) -> tuple[Tensor, Tensor]:
+        """The training data as the network sees it: (x_train / input_scale, y_train)."""
+        return self.x_train / self.input_scale, self.y_train
+
+    @property
+    def eval_inputs(self) -> Tensor:
+        return self.x_eval / self.input_scale
+
+    @property
+    def test(self) -> tuple[Tensor, Tensor]:
+        """The test points (raw x, y)."""
+        return self.x_eval[self.test_mask], self.y_eval[self.test_mask]
+
+
+def split_task(split: Split, input_scale: float = 1.0, envelope: Callable[[Tensor], Tensor] = unit_envelope,
+               period: float = 2 * math.pi) -> SignalTask:
+    """A `Split` as a `SignalTask`: its grid is the evaluation grid, its test indices the test points."""
+    return SignalTask(split.name, *split.train, split.x, split.y, ~split.is_train, float(input_scale),
+                      float(period), envelope)
+
+
+def authors_task(seed: int, points_per_side: int = 32, inner: float = 5.0, outer: float = 15.0,
+                 input_scale: float = 15.0, test_half_width: float = 52.5, test_points: int = 1000) -> SignalTask:
+    """The data of Ziyin et al.'s sin-extrapolation notebook, with training points drawn from `seed`.
+
+    `points_per_side` points x ~ U(-outer, -inner) and as many x ~ U(inner, outer), y = sin x of the
+    undivided x; the network sees x / input_scale. Test points: linspace(-test_half_width,
+    test_half_width, test_points) (every one of them counts, as in the notebook's test loss). The draw
+    uses its own generator seeded with `seed`, so it does not disturb (or depend on) the global RNG.
+    """
+    if isinstance(points_per_side, bool) or not isinstance(points_per_side, int) or points_per_side < 1:
+        raise ValueError(f"points_per_side must be a positive int, got {points_per_side!r}")
+    if not 0 <= inner < outer:
+        raise ValueError(f"need 0 <= inner < outer, got inner={inner}, outer={outer}")
+    if not (input_scale > 0 and math.isfinite(input_scale)):
+        raise ValueError(f"input_scale must be a positive number, got {input_scale}")
+    if not test_half_width > 0 or isinstance(test_points, bool) or not isinstance(test_points, int) or test_points < 2:
+        raise ValueError(f"need test_half_width > 0 and an int test_points >= 2, got {test_half_width}, {test_points}")
+    generator = torch.Generator().manual_seed(int(seed))
+    width = outer - inner
+    left = -outer + width * torch.rand(points_per_side, generator=generator)
+    right = inner + width * torch.rand(points_per_side, generator=generator)
+    x = torch.cat([left, right]).reshape(-1, 1)
+    grid = torch.linspace(-test_half_width, test_half_width, test_points).reshape(-1, 1)
+    return SignalTask("authors", x, torch.sin(x), grid, torch.sin(grid), torch.ones(test_points, dtype=torch.bool),
+                      float(input_scale))
+
+
+def signal_task(name: str, seed: int = 0, **kwargs) -> SignalTask:
+    """The task called `name` for `seed`: "authors" (drawn from the seed) or a split of `TASKS` (the same for
+    every seed; the decaying signal carries its envelope). `kwargs` go to the generator."""
+    if name == "authors":
+        return authors_task(seed, **kwargs)
+    if name == "decay":
+        return split_task(make_task("decay", **kwargs), envelope=decay_envelope)
+    return split_task(make_task(name, **kwargs))
 
 
 TASKS: dict[str, Callable[..., Split]] = {
