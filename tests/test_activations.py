@@ -275,7 +275,7 @@ def test_snake_moments_closed_forms_against_quadrature():
         mean = torch.trapezoid(f * density, x).item()
         assert snake_moments(a) == pytest.approx((ef2, efp2), rel=1e-7)
         assert snake_variance(a) == pytest.approx(ef2 - mean**2, rel=1e-7)
-    # SPEC §1: the variance peaks at 1.2036 near a = 0.5605.
+    # Ziyin et al. (2020), Snake initialisation: the variance peaks at 1.2036 near a = 0.5605.
     a_grid = torch.linspace(0.4, 0.7, 30001, dtype=torch.float64)
     var = torch.tensor([snake_variance(a.item()) for a in a_grid])
     assert var.max().item() == pytest.approx(1.2036, abs=5e-5)

@@ -1,4 +1,4 @@
-"""Hermite, Fourier, Tropical and TropicalRational activations and their initialisations (SPEC §4)."""
+"""Hermite, Fourier, Tropical and TropicalRational activations and their initialisations (the bases paper)."""
 from __future__ import annotations
 
 import contextlib
@@ -61,7 +61,7 @@ def test_hermite_matches_explicit_polynomials(degree, init):
 
 
 def test_hermite_derivative_is_exact_at_zero():
-    """F'(0) = a_1 - a_3/2 for degree 3 (the reference library returns 0 there, SPEC §4)."""
+    """F'(0) = a_1 - a_3/2 for degree 3 (the reference library torchortho returns 0 there)."""
     act = randomise(Hermite(degree=3).double(), seed=3)
     a = act.coefficients.detach()
     x = torch.zeros(5, dtype=torch.float64, requires_grad=True)
@@ -195,8 +195,8 @@ def test_tropical_backward_gain_is_one():
 
 
 @pytest.mark.parametrize("uniform", [False, True])
-def test_fourier5_gains_match_the_measured_values_of_spec(uniform):
-    """SPEC §4: E[F^2] = 0.720, E[F'^2] = 0.500 under U[-pi, pi]; 1.307 / 0.965 under N(0, 1)."""
+def test_fourier5_gains_match_the_measured_values_measured_for_the_paper(uniform):
+    """Fourier init: E[F^2] = 0.720, E[F'^2] = 0.500 under U[-pi, pi]; 1.307 / 0.965 under N(0, 1)."""
     act = Fourier(degree=5)
     closed = act.second_moments("uniform" if uniform else "normal")
     expected = (0.720, 0.500) if uniform else (1.307, 0.965)
@@ -308,7 +308,7 @@ def test_agrees_with_torchortho_away_from_zero(name):
     torchortho = pytest.importorskip("torchortho")
     cls, degree = REFERENCE_CLASSES[name]
     build = getattr(torchortho, cls)
-    # never let the reference read its own fit cache (keyed by degree only, SPEC §4)
+    # never let the reference read its own fit cache (keyed by degree only in torchortho)
     reference = build(degree, load_cached=False) if "load_cached" in inspect.signature(build).parameters \
         else build(degree)
     ours = activations.get(name, degree=degree)

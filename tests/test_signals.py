@@ -1,4 +1,4 @@
-"""Signal generators: index semantics of the Snake seed (SPEC §1), targets, errors."""
+"""Signal generators: index semantics of the Snake seed, targets, errors."""
 from __future__ import annotations
 
 import math

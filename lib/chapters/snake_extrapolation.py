@@ -21,7 +21,7 @@ PHASE_MARGIN = math.pi / 6  # radians: 30 degrees, a twelfth of a period
 AMPLITUDE_MARGIN = 0.25    # amplitude ratio: a quarter of the target's amplitude
 ORDER_MARGIN = 1.0         # log10 of the training MSE: one order of magnitude
 MOVED_MARGIN = 0.1         # fraction of the way to the right a
-AUTHORS_TRAIN_MSE = (1.7e-5, 9.1e-6)   # printed by Ziyin et al.'s notebook after 15,000 epochs (SPEC.md §1)
+AUTHORS_TRAIN_MSE = (1.7e-5, 9.1e-6)   # printed by Ziyin et al.'s notebook after 15,000 epochs
 
 
 def _check(p) -> None:

@@ -18,7 +18,7 @@ builds the named splits the chapters use.
 `SignalTask` is what the experiments train on: training points, an evaluation grid (with the
 points that count as test points marked), the factor the network's input is divided by, and the
 target's envelope. `split_task` turns a `Split` into one; `authors_task` draws the training points
-of Ziyin et al.'s own sin-extrapolation notebook (SPEC.md §1) from a seed; `signal_task(name, seed, ...)`
+of Ziyin et al.'s own sin-extrapolation notebook from a seed; `signal_task(name, seed, ...)`
 builds either by name from JSON-able arguments (what a sweep's config holds).
 """
 from __future__ import annotations
