@@ -179,6 +179,9 @@ _clients: dict[str, Any] = {}           # scheduler address -> Client
 # (by fixing glibc's thresholds) sends every freed tensor buffer back to the OS and makes CPU training about twice
 # as expensive (benchmarks/sweep_worker_overhead.py); one thread per library, as the engine runs one torch thread.
 WORKER_ENVIRON = {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1}
+# Whether the user set it: a nanny of any other cluster started in this process (with distributed's defaults)
+# writes MALLOC_TRIM_THRESHOLD_ into this process's own environment, which every later worker would inherit.
+_USER_TRIM_THRESHOLD = os.environ.get("MALLOC_TRIM_THRESHOLD_")
 
 
 def local_cluster(n_workers: int, wait: bool = True):
@@ -195,6 +198,8 @@ def local_cluster(n_workers: int, wait: bool = True):
     # Set for the whole process, not for this call: nannies read it whenever they (re)start a worker, also when
     # the cluster is scaled or a killed worker is replaced later.
     dask.config.set({"distributed.nanny.pre-spawn-environ": dict(WORKER_ENVIRON)})
+    if _USER_TRIM_THRESHOLD is None:
+        os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
     # No dashboard; its HTTP server (health checks) on a free port, not on a fixed 8787 another may hold.
     cluster = LocalCluster(n_workers=n_workers if wait else 0, threads_per_worker=1, processes=True,
                            dashboard_address=":0", silence_logs=logging.ERROR,

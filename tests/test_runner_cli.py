@@ -166,7 +166,7 @@ def test_params_command_lists_parameters_and_profile_values(book):
     ("gallery.mc_samples=-5", "chapter 'gallery', parameter 'mc_samples' = -5: must be an int >= 1000"),
     ("sqrt_family.granularity='pixel'", "parameter 'granularity' = 'pixel': must be one of 'layer', 'channel', "
                                         "'element'"),
-    ("ortho_activations.lm_heads=3", "parameter 'lm_width' = 128: must be a multiple of lm_heads = 3"),
+    ("ortho_activations.lm_heads=3", "parameter 'lm_width' = 64: must be a multiple of lm_heads = 3"),
     ("snake_decay.seeds=[1, 1]", "parameter 'seeds' = [1, 1]: must be a list of at least 1 item(s)"),
 ])
 def test_an_impossible_value_of_the_real_book_fails_before_any_chapter_runs(root, tmp_path, setting, message):
