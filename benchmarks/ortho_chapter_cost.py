@@ -9,8 +9,8 @@ seconds of this process after one untimed step, one torch thread, as the sweep e
 the median step times its steps (vision: epochs x ceil(train images / batch); language: the configured steps);
 evaluations, data loading and the final measurements come on top: at the full profile the chapter's own cost
 table (CPU seconds per finished run) is 1.3-1.4x this estimate for the language runs and 1.9-2.3x for vision,
-whose test set is as large as its training set there. The profile's estimate is the grids' runs on `--workers` workers (the propagation and gain grids add
-minutes, not hours).
+whose test set is as large as its training set there. The profile's estimate is the grids' runs on `--workers`
+workers (the propagation and gain grids add minutes, not hours).
 """
 from __future__ import annotations
 
