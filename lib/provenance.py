@@ -247,9 +247,16 @@ def import_closure(modules: Iterable[str], *, follow: Iterable[str] | None = Non
         if file is None:
             continue   # a namespace package, or a name that is not a module (skipped: conservative)
         files[name] = file
-        scan = _ModuleScan(name, file.name == "__init__.py", ast.parse(file.read_bytes(), filename=str(file)))
+        scan = _scan(name, file.name == "__init__.py", file.read_bytes(), str(file))
         pending.extend(p for f in _reached(scan, followed, path) for p in _with_parents(f) if p not in seen)
     return sorted(files)
+
+
+@functools.lru_cache(maxsize=4096)
+def _scan(name: str, is_package: bool, source: bytes, filename: str) -> _ModuleScan:
+    """The scan of one file's source; cached by content, as a build hashes the same sources once per chapter (scans
+    are read, never changed, after they are made)."""
+    return _ModuleScan(name, is_package, ast.parse(source, filename=filename))
 
 
 def _reached(scan: _ModuleScan, followed: set[str], path: Sequence[str] | None) -> set[str]:
