@@ -289,9 +289,14 @@ class BatchedMLP(nn.Module):
         grad_w, grad_b = [None] * len(layers), [None] * len(layers)
         h_last = keep[-1][0]
         w_last = layers[-1][0]
-        grad_w[-1] = torch.bmm(h_last.transpose(1, 2), g)
+        if g.shape[2] == 1:
+            # one output (every swarm): products with a vector, cheaper elementwise than as batched matrix products
+            grad_w[-1] = (h_last * g).sum(dim=1).unsqueeze(2)
+            grad_h = g * w_last.transpose(1, 2)
+        else:
+            grad_w[-1] = torch.bmm(h_last.transpose(1, 2), g)
+            grad_h = torch.bmm(g, w_last.transpose(1, 2))
         grad_b[-1] = g.sum(dim=1, keepdim=True)
-        grad_h = torch.bmm(g, w_last.transpose(1, 2))
         for i in range(len(layers) - 2, -1, -1):
             h_in, z, h_out = keep[i]
             grad_z = _activation_backward(self._act_cache[i], z, h_out, grad_h)
