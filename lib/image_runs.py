@@ -33,6 +33,7 @@ from lib.activations.sqrt_family import TrainableActivation
 from lib.data.images import DATASETS, ImageData, load_images
 from lib.models.mlp import MLP
 from lib.models.sqrt_cnn import SqrtCNN, parameter_counts
+from lib.run_config import check_keys
 from lib.seeding import seed_everything
 from lib.train import evaluate, make_optimizer, train
 
@@ -56,10 +57,7 @@ def _positive_int(config: Mapping, key: str, minimum: int = 1) -> None:
 
 def check_config(config: Mapping) -> None:
     """Impossible configurations fail here, before any run starts."""
-    missing = [k for k in (*COMMON_KEYS, *(CNN_KEYS if config.get("model") == "cnn" else ("hidden",)))
-               if k not in config]
-    if missing:
-        raise ValueError(f"config lacks {missing}: {dict(config)!r}")
+    check_keys(config, (*COMMON_KEYS, *(CNN_KEYS if config.get("model") == "cnn" else ("hidden",))), "image run")
     if config["model"] not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, got {config['model']!r}")
     if config["dataset"] not in DATASETS:

@@ -32,6 +32,7 @@ from lib.activations.snake import SnakeFunction
 from lib.data.signals import TASKS, SignalTask, signal_task
 from lib.ensemble import BatchedMLP, Ensemble, MemberData, train_ensemble
 from lib.models.mlp import INITS, MLP
+from lib.run_config import check_keys
 from lib.seeding import seed_everything
 from lib.signal_metrics import beyond_mask, distance_to_data, envelope_values, error_by_distance, period_fits
 from lib.train import OPTIMIZERS
@@ -183,11 +184,7 @@ def _positive_int(config: dict, key: str, minimum: int = 1) -> None:
 
 def check_config(config: dict) -> None:
     """Every problem a `run_signal` configuration can have, raised before any training (a sweep's `check`)."""
-    missing = [k for k in CONFIG_KEYS if k not in config]
-    extra = sorted(set(config) - set(CONFIG_KEYS))
-    if missing or extra:
-        raise ValueError(f"a run_signal config needs exactly the keys {CONFIG_KEYS}; missing {missing}, "
-                         f"unknown {extra}")
+    check_keys(config, CONFIG_KEYS, "run_signal", exact=True)
     task = config["task"]
     if not isinstance(task, dict) or task.get("name") not in ("authors", *TASKS):
         raise ValueError(f"task must be a dict with a name among authors, {', '.join(TASKS)}; got {task!r}")
@@ -460,11 +457,7 @@ PROBE_KEYS = ("target_a", "start", "x_max", "points", "parametrization", "optimi
 
 
 def check_probe_config(config: dict) -> None:
-    missing = [k for k in PROBE_KEYS if k not in config]
-    extra = sorted(set(config) - set(PROBE_KEYS))
-    if missing or extra:
-        raise ValueError(f"a frequency-probe config needs exactly the keys {PROBE_KEYS}; missing {missing}, "
-                         f"unknown {extra}")
+    check_keys(config, PROBE_KEYS, "frequency-probe", exact=True)
     if not config["target_a"] > 0 or not config["x_max"] > 0:
         raise ValueError(f"target_a and x_max must be positive, got {config['target_a']}, {config['x_max']}")
     low, high = config["start"]

@@ -35,6 +35,7 @@ from lib.dry_run import current_limit
 from lib.models.char_gpt import CharGPT
 from lib.models.convnext import SmallConvNeXt
 from lib.parameters import Bool, Int, ListOf, OneOf, Parameters, Positive, Seeds
+from lib.run_config import check_keys
 from lib.seeding import seed_everything
 from lib.train import evaluate, train
 
@@ -87,12 +88,6 @@ def factory(label: str, per_channel: bool = False, feature_dim: int = -1, **over
     params.update(overrides)
     return activations.factory(name, granularity="channel" if per_channel else "layer", feature_dim=feature_dim,
                                **params)
-
-
-def _check_keys(config: Mapping[str, Any], required: Sequence[str], what: str) -> None:
-    missing = [key for key in required if key not in config]
-    if missing:
-        raise ValueError(f"{what} config {dict(config)!r} lacks {missing}")
 
 
 def _positive(config: Mapping[str, Any], *names: str) -> None:
@@ -288,8 +283,8 @@ def first_nonfinite(values: np.ndarray) -> int | None:
 
 def check_propagation(config: Mapping[str, Any]) -> None:
     """Fail before any run on a config `propagation_run` cannot do."""
-    _check_keys(config, ("name", "activation", "overrides", "weights", "norm", "depth", "width", "samples",
-                         "seeds"), "propagation")
+    check_keys(config, ("name", "activation", "overrides", "weights", "norm", "depth", "width", "samples",
+                        "seeds"), "propagation")
     _positive(config, "depth", "width", "samples")
     if config["depth"] < 2 or config["width"] < 3:
         raise ValueError(f"depth must be >= 2 and width >= 3, got {config['depth']}, {config['width']}")
@@ -416,7 +411,7 @@ VISION_KEYS = ("activation", "seed", "dataset", "image_size", "train_limit", "te
 
 def check_vision(config: Mapping[str, Any]) -> None:
     """Fail before any run on a config `vision_run` cannot do."""
-    _check_keys(config, VISION_KEYS, "vision")
+    check_keys(config, VISION_KEYS, "vision")
     _positive(config, "epochs", "batch_size", "image_size", "train_eval")
     if config["dataset"] not in ("fashion_mnist", "digits"):
         raise ValueError(f"dataset {config['dataset']!r} is not fashion_mnist or digits")
@@ -527,7 +522,7 @@ LANGUAGE_KEYS = ("activation", "seed", "steps", "layers", "width", "heads", "bat
 
 def check_language(config: Mapping[str, Any]) -> None:
     """Fail before any run on a config `language_run` cannot do."""
-    _check_keys(config, LANGUAGE_KEYS, "language")
+    check_keys(config, LANGUAGE_KEYS, "language")
     _positive(config, "steps", "layers", "width", "heads", "batch_size", "block_size", "eval_every", "eval_windows")
     if config["width"] % config["heads"]:
         raise ValueError(f"width {config['width']} must be a multiple of heads {config['heads']}")

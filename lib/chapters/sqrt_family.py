@@ -35,6 +35,7 @@ from lib.data.images import DATASETS
 from lib.image_runs import EVAL_BATCH, IMAGE_SIZE, QUANTILES, SCHEDULES, TRAIN_EVAL, load_data  # noqa: F401
 from lib.models.sqrt_cnn import SqrtCNN, parameter_counts
 from lib.parameters import Bool, Float, Int, ListOf, OneOf, ParameterError, Parameters, Positive, Seeds
+from lib.run_config import check_keys
 
 CHAPTER = "sqrt_family"
 BASELINES = ("relu",)
@@ -246,9 +247,7 @@ def check_config(config: Mapping) -> None:
     image_runs.check_config(config)
     if config["model"] != "cnn":
         return
-    missing = [k for k in VARIANT_FIELDS if k not in config]
-    if missing:
-        raise ValueError(f"config lacks {missing}: {dict(config)!r}")
+    check_keys(config, VARIANT_FIELDS, "sqrt_family variant")
     variant = Variant(**{k: config[k] for k in VARIANT_FIELDS})
     if (config["activation_lr"] is None) != (variant.strategy == "single"):
         raise ValueError(f"activation_lr must be None exactly for the single-rate strategy, got "

@@ -21,6 +21,7 @@ from lib import stats, swarm, sweep
 from lib.data.signals import sine_data
 from lib.parameters import Float, Int, ParameterError, Parameters
 from lib.report import markdown_table
+from lib.run_config import check_keys
 from lib.seeding import seed_everything
 
 WIDTH = 10
@@ -75,10 +76,7 @@ RUN_KEYS = {"momentum", "lr", "bees", "epochs", "seed", "keep_bees"}
 
 def check_cell(config: Mapping[str, Any]) -> None:
     """Refuse a run `train_cell` cannot do, before any run starts."""
-    missing, unknown = RUN_KEYS - set(config), set(config) - RUN_KEYS
-    if missing or unknown:
-        raise ValueError(f"a swarm_lr_momentum run needs exactly {sorted(RUN_KEYS)}; missing {sorted(missing)}, "
-                         f"unknown {sorted(unknown)}")
+    check_keys(config, sorted(RUN_KEYS), "swarm_lr_momentum run", exact=True)
     for key in ("bees", "epochs"):
         if not isinstance(config[key], int) or isinstance(config[key], bool) or config[key] < 1:
             raise ValueError(f"{key} = {config[key]!r} must be a positive int")

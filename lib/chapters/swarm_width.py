@@ -27,6 +27,7 @@ import torch
 from lib import activations, curves, stats, swarm, sweep
 from lib.parameters import Float, Int, ListOf, OneOf, ParameterError, Parameters
 from lib.report import markdown_table
+from lib.run_config import check_keys
 from lib.seeding import seed_everything
 
 POST = ("relu", "tanh", "tanhshrink")          # the post's activations ("x-tanh" is Tanhshrink, x - tanh x)
@@ -109,10 +110,7 @@ RUN_KEYS = {"target", "width", "activation", "bees", "epochs", "seed", "keep_bee
 
 def check_swarm(config: Mapping[str, Any]) -> None:
     """Refuse a run `train_swarm` cannot do, before any run starts."""
-    missing, unknown = RUN_KEYS - set(config), set(config) - RUN_KEYS
-    if missing or unknown:
-        raise ValueError(f"a swarm_width run needs exactly {sorted(RUN_KEYS)}; missing {sorted(missing)}, "
-                         f"unknown {sorted(unknown)}")
+    check_keys(config, sorted(RUN_KEYS), "swarm_width run", exact=True)
     if config["target"] not in TARGETS:
         raise ValueError(f"target {config['target']!r}: choose from {', '.join(TARGETS)}")
     if config["activation"] not in activations.names():
