@@ -25,6 +25,7 @@ from _timing import Candidate, add_arguments, run_settings, settings, verdict
 
 from lib import activations
 from lib.activations import chunks
+from lib.activations.base import saved_storages
 from lib.activations.ortho import upper_envelope
 
 OURS = {"GELU": ("gelu", {}), "Hermite(3)": ("hermite", {"degree": 3}), "Fourier(5)": ("fourier", {"degree": 5}),
@@ -85,17 +86,7 @@ def fourier_floor(x: torch.Tensor) -> torch.Tensor:
 
 def saved_bytes(module: torch.nn.Module, x: torch.Tensor) -> int:
     """Bytes of the distinct storages autograd saves for backward in one forward pass."""
-    storages: dict[int, int] = {}
-
-    def pack(t: torch.Tensor):
-        storage = t.untyped_storage()
-        storages[storage.data_ptr()] = storage.nbytes()
-        return t
-
-    x = x.detach().requires_grad_(True)
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        module(x)
-    return sum(storages.values())
+    return sum(saved_storages(module, x.detach().requires_grad_(True)).values())
 
 
 def main() -> None:

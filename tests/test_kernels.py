@@ -14,6 +14,7 @@ import torch
 
 from lib import activations
 from lib.activations import sqrt_family as sf
+from lib.activations.base import saved_storages
 
 
 def _signed_power(x, z):
@@ -113,14 +114,7 @@ def test_float64_gradcheck_of_input_and_parameters(name, granularity):
 def test_backward_saves_only_the_input_and_the_parameters(name, granularity):
     act = build(name, granularity, dtype=torch.float32)
     x = inputs(name, dtype=torch.float32).requires_grad_(True)
-    saved: dict[int, int] = {}
-
-    def pack(t):
-        saved[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        act(x)
+    saved = saved_storages(act, x)
     parameter_bytes = sum(p.numel() * p.element_size() for p in act.parameters())
     assert x.untyped_storage().data_ptr() in saved
     # the input, plus each parameter's mapped value (raw -> value) and its broadcast view at most
@@ -249,14 +243,7 @@ def test_snake_vmap_over_stacked_frequencies_equals_separate_modules(granularity
 def test_snake_saves_only_its_input_and_frequency(learnable):
     act = activations.get("snake", a=2.0, learnable=learnable, num_features=8)
     x = torch.randn(64, 8, requires_grad=True)
-    saved: dict[int, int] = {}
-
-    def pack(t):
-        saved[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        act(x)
+    saved = saved_storages(act, x)
     assert x.untyped_storage().data_ptr() in saved
     assert sum(saved.values()) <= x.untyped_storage().nbytes() + 8 * 4
 

@@ -12,6 +12,7 @@ import torch
 
 from lib import activations
 from lib.activations import ortho_init
+from lib.activations.base import saved_storages
 from lib.activations.ortho import (
     Fourier,
     Hermite,
@@ -351,14 +352,7 @@ def test_backward_keeps_only_the_input_and_the_coefficients(name, num_features):
     """Memory for backward: the storages autograd saves are the input's and a few coefficients."""
     act = FAMILIES[name](num_features=num_features)
     x = torch.randn(64, 8, 4, requires_grad=True)
-    saved: dict[int, int] = {}
-
-    def pack(t):
-        saved[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        act(x)
+    saved = saved_storages(act, x)
     input_bytes = x.untyped_storage().nbytes()
     assert x.untyped_storage().data_ptr() in saved
     assert sum(saved.values()) - input_bytes <= 4 * 8 * 8 * 7 * 4     # coefficients only, never x-sized

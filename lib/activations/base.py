@@ -79,3 +79,18 @@ def broadcast_to_input(p: Tensor, x: Tensor, feature_dim: int = 1) -> Tensor:
             f"at feature_dim={feature_dim}"
         )
     return p.reshape(p.shape + (1,) * (x.dim() - start - p.dim()))
+
+
+def saved_storages(module: nn.Module, x: Tensor) -> dict[int, int]:
+    """The distinct storages autograd keeps for backward in one forward pass of `module` on `x`:
+    {data pointer: bytes}. How the tests and benchmarks check that an activation saves only its input."""
+    storages: dict[int, int] = {}
+
+    def pack(t: Tensor) -> Tensor:
+        storage = t.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        module(x)
+    return storages
