@@ -15,7 +15,6 @@ workers (the propagation and gain grids add minutes, not hours).
 from __future__ import annotations
 
 import argparse
-import ast
 import math
 import os
 import statistics
@@ -26,25 +25,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import papermill  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-import yaml  # noqa: E402
 from torch import Tensor  # noqa: E402
 
 from lib.chapters import ortho_activations as oe  # noqa: E402
 from lib.models.char_gpt import CharGPT  # noqa: E402
 from lib.models.convnext import SmallConvNeXt  # noqa: E402
+from lib.runner.checks import profile_values  # noqa: E402
 from lib.seeding import torch_threads  # noqa: E402
-
-
-def profile_parameters(profile: str) -> dict:
-    notebook = ROOT / "book" / "ortho_activations.ipynb"
-    values = {k: ast.literal_eval(v["default"]) for k, v in papermill.inspect_notebook(str(notebook)).items()}
-    if profile != "full":
-        values.update(yaml.safe_load((ROOT / "book" / "profiles" / f"{profile}.yaml").read_text())
-                      .get("ortho_activations", {}))
-    return values
 
 
 def step_seconds(model: torch.nn.Module, x: Tensor, y: Tensor, steps: int) -> float:
@@ -85,7 +74,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    p = profile_parameters(args.profile)
+    p = profile_values(ROOT, "ortho_activations", args.profile)
     print(f"ortho_activations, profile {args.profile}; CPU seconds, one thread; load average {os.getloadavg()[0]:.1f}")
     print(f"{'grid':14s} {'contender':10s} {'s/step':>8s} {'steps':>7s} {'s/run':>8s} {'runs':>5s}")
     total = 0.0

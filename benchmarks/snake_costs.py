@@ -14,16 +14,13 @@ imports, figures, animations). Targets: full profile ≤ 8 min per chapter, quic
 from __future__ import annotations
 
 import argparse
-import ast
 import heapq
 import importlib
 import os
 import time
 from pathlib import Path
 
-import papermill
-import yaml
-
+from lib.runner.checks import profile_values
 from lib.seeding import torch_threads
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,11 +29,7 @@ NOTEBOOK_SECONDS = {"full": 40, "quick": 15, "paper": 60}     # kernel, imports,
 
 
 def parameters(chapter: str, profile: str) -> dict:
-    declared = papermill.inspect_notebook(str(ROOT / "book" / f"{chapter}.ipynb"))
-    values = {name: ast.literal_eval(spec["default"]) for name, spec in declared.items()}
-    if profile != "full":
-        values.update(yaml.safe_load((ROOT / "book" / "profiles" / f"{profile}.yaml").read_text()).get(chapter, {}))
-    return importlib.import_module(f"lib.chapters.{chapter}").PARAMETERS.check(values)
+    return profile_values(ROOT, chapter, profile)
 
 
 def shortened(config: dict, epochs: int) -> dict:

@@ -41,14 +41,9 @@ TARGET_MINUTES = {"full": 12.0, "quick": 1.0}
 
 def profile_values(profile: str) -> dict:
     """The chapter's parameters in `profile` (the notebook's defaults with the profile's entries)."""
-    from lib.runner.checks import effective_values
-    from lib.runner.params import load_profile, resolve
-    from lib.runner.toc import Page
+    from lib.runner.checks import profile_values as values
 
-    page = Page("sqrt_family", "book/sqrt_family", ROOT / "book" / "sqrt_family.ipynb")
-    overrides = resolve({"sqrt_family": page}, {"sqrt_family": load_profile(ROOT, profile).get("sqrt_family", {})},
-                        {})["sqrt_family"]
-    return se.PARAMETERS.check(effective_values(page, overrides))
+    return values(ROOT, "sqrt_family", profile)
 
 
 def main() -> None:

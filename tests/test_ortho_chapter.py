@@ -2,7 +2,6 @@
 predictions and measurements, the n-gram references, the vision and language runs, its grids)."""
 from __future__ import annotations
 
-import ast
 import math
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from lib.data.text import CharData, corpus_text, load_chars
 from lib.dry_run import step_limit
 from lib.models.char_gpt import CharGPT
 from lib.models.convnext import ConvNeXtBlock, SmallConvNeXt
+from lib.runner.checks import profile_values
 
 # --- text ----------------------------------------------------------------------------------------
 
@@ -317,14 +317,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _profile_parameters(profile: str) -> dict:
-    from lib.runner.params import declared_parameters, load_profile, resolve
-    from lib.runner.toc import read_toc
-
-    page = next(p for p in read_toc(ROOT) if p.name == "ortho_activations")
-    defaults = {name: ast.literal_eval(d.default) for name, d in declared_parameters(page).items()}
-    chosen = load_profile(ROOT, profile).get(page.name, {}) if profile != "full" else {}
-    overrides = resolve({page.name: page}, {page.name: chosen}, {})[page.name]
-    return oe.PARAMETERS.check({**defaults, **overrides})
+    return profile_values(ROOT, "ortho_activations", profile)
 
 
 @pytest.mark.parametrize("profile", ["quick", "full", "paper"])

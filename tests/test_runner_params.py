@@ -180,3 +180,16 @@ def test_profiles(project):
     (project / "book" / "profiles" / "bad.yaml").write_text("- a\n- b\n")
     with pytest.raises(RunnerError, match="must map chapter names"):
         load_profile(project, "bad")
+
+
+def test_profile_values_are_the_notebooks_defaults_with_the_profiles_entries_checked(root):
+    from lib.runner.checks import profile_values
+    from lib.runner.errors import RunnerError
+
+    quick = yaml.safe_load((root / "book" / "profiles" / "quick.yaml").read_text())["sqrt_family"]
+    values = profile_values(root, "sqrt_family", "quick")
+    assert {k: values[k] for k in quick} == quick
+    full = profile_values(root, "sqrt_family", "full")
+    assert full["epochs"] != values["epochs"] and set(full) == set(values)
+    with pytest.raises(RunnerError, match="no chapter 'sqrt_famly'"):
+        profile_values(root, "sqrt_famly", "quick")

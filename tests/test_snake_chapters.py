@@ -1,30 +1,23 @@
 """The Snake chapters' grids: built from the parameters alone, checked, dry-run at the paper profile's scale."""
 from __future__ import annotations
 
-import ast
-
 import numpy as np
-import papermill
 import pytest
 import scipy.stats
-import yaml
 
 from lib import signal_fits as sf
 from lib import sweep
 from lib.chapters import snake_decay, snake_extrapolation
 from lib.parameters import ParameterError
+from lib.runner.checks import profile_values
 from lib.seeding import torch_threads
 
 CHAPTERS = {"snake_extrapolation": snake_extrapolation, "snake_decay": snake_decay}
 
 
 def parameters(root, chapter: str, profile: str | None) -> dict:
-    """The notebook's defaults with the profile's overrides, checked by the chapter's rules."""
-    declared = papermill.inspect_notebook(str(root / "book" / f"{chapter}.ipynb"))
-    values = {name: ast.literal_eval(spec["default"]) for name, spec in declared.items()}
-    if profile is not None:
-        values.update(yaml.safe_load((root / "book" / "profiles" / f"{profile}.yaml").read_text()).get(chapter, {}))
-    return CHAPTERS[chapter].PARAMETERS.check(values)
+    """The notebook's defaults with the profile's overrides (None: the full profile), checked by the chapter's rules."""
+    return profile_values(root, chapter, profile or "full")
 
 
 @pytest.mark.parametrize("profile", [None, "quick", "paper"])

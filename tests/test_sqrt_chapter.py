@@ -17,6 +17,7 @@ from lib.chapters import sqrt_family as se
 from lib.claims import ClaimSet
 from lib.models.sqrt_cnn import SqrtCNN, parameter_counts
 from lib.parameters import ParameterError
+from lib.runner.checks import profile_values
 from lib.seeding import torch_threads
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,19 +86,12 @@ def test_bad_network_arguments_fail_early(kwargs, match):
 # ---------------------------------------------------------------- the chapter's parameters and grids
 
 def notebook_defaults(profile: str = "full") -> dict:
-    """The chapter's values in a profile: the defaults of its notebook's parameters cell, with the profile's
-    entries (coerced to the declared types, as the runner does)."""
+    """The chapter's values in a profile, as the runner resolves them; they name every assignment of the
+    notebook's parameters cell."""
     import nbformat
 
-    from lib.runner.checks import effective_values
-    from lib.runner.params import load_profile, resolve
-    from lib.runner.toc import Page
-
+    values = profile_values(ROOT, "sqrt_family", profile)
     path = ROOT / "book" / "sqrt_family.ipynb"
-    page = Page("sqrt_family", "book/sqrt_family", path)
-    overrides = resolve({"sqrt_family": page}, {"sqrt_family": load_profile(ROOT, profile).get("sqrt_family", {})},
-                        {})["sqrt_family"]
-    values = effective_values(page, overrides)
     cell = next(c for c in nbformat.read(path, 4).cells if "parameters" in c.metadata.get("tags", []))
     assert set(values) == {node.target.id for node in ast.parse(cell.source).body}
     return values

@@ -2,29 +2,23 @@
 data built to make its claim true or false, every grid checked and dry-run at the paper profile's scale."""
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import numpy as np
-import papermill
 import pytest
-import yaml
 
 from lib import stats, swarm, sweep
 from lib.chapters import swarm_lr_momentum as lrm
 from lib.chapters import swarm_width as sw
 from lib.parameters import ParameterError
+from lib.runner.checks import profile_values as runner_profile_values
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def profile_values(chapter: str, profile: str) -> dict:
     """The notebook's defaults with a profile's overrides: the parameters `grids(p)` gets in that profile."""
-    found = papermill.inspect_notebook(str(ROOT / "book" / f"{chapter}.ipynb"))
-    values = {name: ast.literal_eval(info["default"]) for name, info in found.items()}
-    path = ROOT / "book" / "profiles" / f"{profile}.yaml"          # "full" is the notebook's own defaults
-    overrides = (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
-    return {**values, **overrides.get(chapter, {})}
+    return runner_profile_values(ROOT, chapter, profile)
 
 
 # ----------------------------------------------------------------------------- swarm_width: runs

@@ -5,11 +5,12 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.util
+from pathlib import Path
 from typing import Any
 
 from lib.runner.errors import RunnerError
-from lib.runner.params import declared_parameters
-from lib.runner.toc import Page
+from lib.runner.params import declared_parameters, load_profile, resolve
+from lib.runner.toc import Page, read_toc
 
 
 def chapter_module(name: str):
@@ -30,6 +31,19 @@ def effective_values(page: Page, overrides: dict[str, Any]) -> dict[str, Any]:
                               "literal the runner can check") from None
     values.update(overrides)
     return values
+
+
+def profile_values(root: Path, chapter: str, profile: str) -> dict[str, Any]:
+    """The values `chapter` runs with in `profile` ("full": its notebook's own defaults), as the runner resolves
+    them (the profile's entries coerced to the declared types) and checked by the chapter's rules: what the tests
+    and benchmarks build a profile's grids from."""
+    page = next((p for p in read_toc(root) if p.name == chapter), None)
+    if page is None:
+        raise RunnerError(f"no chapter {chapter!r} in {root / '_toc.yml'}")
+    overrides = resolve({chapter: page}, {chapter: load_profile(root, profile).get(chapter, {})}, {})[chapter]
+    values = effective_values(page, overrides)
+    module = chapter_module(chapter)
+    return module.PARAMETERS.check(values) if module is not None else values
 
 
 def check_chapters(pages: dict[str, Page], selected: list[str], overrides: dict[str, dict[str, Any]]) -> None:
