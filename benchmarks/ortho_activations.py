@@ -6,13 +6,16 @@ For each activation at its default (variance-preserving) init, learnable coeffic
 forward+backward time at (rows, cols) float32 (median over interleaved rounds: every round
 times every candidate once in a shuffled order, so drift of a shared machine hits all alike),
 by default at one thread on the CPU clock and at torch's default thread count on the wall clock
-(`benchmarks/_timing.py`). Each of ours runs twice: its CPU fast path (`lib.activations.chunks`)
-and its generic code (`chunks.disabled()`: the code before the fast paths, which vmap runs).
+(`benchmarks/_timing.py`). Each of ours runs twice: its CPU fast path (Fourier: the C kernel of
+`lib.activations.native` where the library builds; the others: the slices of `lib.activations.chunks`)
+and its generic code (`chunks.disabled()`: the code before the fast paths, which vmap runs);
+"Fourier(5) torch" is Fourier's torch fast path (`native.disabled()`: slices, tan(theta/2) backward).
 "Tropical(5), all pieces" sets coefficients with every piece on the envelope (a trained
-state, not the init's two). "Fourier(5) floor" is the unavoidable part of Fourier's cost:
-5 cosines (forward) and 5 tangents (backward) over the input, in cache-sized slices, and
-the two input-sized results. Also: the memory autograd keeps for backward (unique storages
-seen by a saved-tensors hook), as a multiple of the input's size. torchortho (GPL-3.0, the
+state, not the init's two). "Fourier(5) floor" is the unavoidable part of the torch fast path's
+cost: 5 cosines (forward) and 5 tangents (backward) over the input, in cache-sized slices, and
+the two input-sized results (the C kernel, one vectorised sine and cosine per term in one loop,
+is below it). Also: the memory autograd keeps for backward (unique storages seen by a
+saved-tensors hook), as a multiple of the input's size. torchortho (GPL-3.0, the
 paper's reference library) is an optional extra: `pip install --no-deps torchortho==0.1.2`;
 without it, its rows and targets are left out. The targets are checked at the end (met / not met).
 """
@@ -24,7 +27,7 @@ import torch
 from _timing import Candidate, add_arguments, run_settings, settings, verdict
 
 from lib import activations
-from lib.activations import chunks
+from lib.activations import chunks, native
 from lib.activations.base import saved_storages
 from lib.activations.ortho import upper_envelope
 
@@ -59,7 +62,10 @@ def path(label: str, module: torch.nn.Module, x: torch.Tensor) -> str:
     if label.startswith("Hermite"):
         return "HermiteSeries (whole tensors)"
     if label.startswith("Fourier"):
-        fast = chunks.applies(x, *(p for p in module.parameters()))
+        coefficients = [p.detach() for p in module.parameters()]
+        if native.applies_shared(x, *coefficients):
+            return "C kernel (native.c)"
+        fast = chunks.applies(x, *coefficients)
         return "slices, tan(theta/2) backward" if fast else "FourierSeries generic"
     pairs = ([module.slopes_and_intercepts()] if hasattr(module, "slopes_and_intercepts") else
              [(module.numerator_slopes, module.numerator_intercepts),
@@ -107,20 +113,24 @@ def main() -> None:
         candidates[label] = Candidate(module)
         if label in OURS and label != "GELU" and not label.startswith("Hermite"):
             candidates[f"{label} generic"] = Candidate(module, chunks.disabled)
+        if label == "Fourier(5)" and native.library() is not None:
+            candidates[f"{label} torch"] = Candidate(module, native.disabled)
     candidates["Fourier(5) floor"] = Candidate(fourier_floor)
 
     for setting, timing, load in run_settings(candidates, x, args.repeats, settings(args)):
         print(f"\nforward+backward at ({args.rows}, {args.cols}) float32, {setting.label()}, "
               f"median of {args.repeats} interleaved rounds; torch {torch.__version__}")
         print(load)
+        print(f"C kernels: {native.status()}")
         gelu = timing["GELU"].median
         print(f"{'activation':<33} {'path':<30} {'ms':>8} {'faults':>7} {'x GELU':>7} {'torchortho/this':>16} "
               f"{'saved/input':>12}")
         for label in candidates:
-            base = label.removesuffix(" generic").removesuffix(" floor")
+            base = label.removesuffix(" generic").removesuffix(" floor").removesuffix(" torch")
             reference = timing.get(f"torchortho {base}")
             versus = f"{reference.median / timing[label].median:16.1f}" if reference else f"{'':>16}"
             shown = ("generic code (chunks.disabled)" if label.endswith(" generic") else
+                     "slices, tan(theta/2) backward" if label.endswith(" torch") else
                      "cos + tan passes, 2 results" if label.endswith(" floor") else paths[label])
             saved = f"{memory[label]:12.2f}" if label in memory else f"{'':>12}"
             print(f"{label:<33} {shown:<30} {1e3 * timing[label].median:8.2f} {timing[label].faults:7.0f} "

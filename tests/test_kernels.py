@@ -252,13 +252,15 @@ def test_snake_saves_only_its_input_and_frequency(learnable):
 
 @pytest.fixture
 def small_slices(monkeypatch):
-    """Slices of 64 elements (16 rows of 12 when the parameters are per element), one thread: the
-    inputs below cross several slices and end on a short one."""
-    from lib.activations import chunks
+    """Slices of 64 elements (16 rows of 12 when the parameters are per element), one thread, the C
+    kernels off (they take these calls first; `tests/test_native.py` compares them): the inputs
+    below cross several slices and end on a short one."""
+    from lib.activations import chunks, native
     monkeypatch.setattr(chunks, "ROW_CHUNK", 64)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
+    with native.disabled():
+        yield
     torch.set_num_threads(threads)
 
 

@@ -374,12 +374,14 @@ def forward_backward(act: torch.nn.Module, x: torch.Tensor, grad: torch.Tensor |
 
 @pytest.fixture
 def small_slices(monkeypatch):
-    """Slices of 64 elements (one thread), so that the inputs below cross several slices and end on a short one."""
-    from lib.activations import chunks
+    """Slices of 64 elements (one thread), so that the inputs below cross several slices and end on a short
+    one; Fourier's C kernel off (it takes these calls first; `tests/test_native.py` compares it)."""
+    from lib.activations import chunks, native
     monkeypatch.setattr(chunks, "CHUNK", 64)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
+    with native.disabled():
+        yield
     torch.set_num_threads(threads)
 
 

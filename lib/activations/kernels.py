@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from lib.activations import chunks
+from lib.activations import chunks, native
 
 aten = torch.ops.aten
 
@@ -148,6 +148,8 @@ class SignedPower(torch.autograd.Function):
 
     @staticmethod
     def forward(x: Tensor, z: Tensor) -> Tensor:
+        if native.applies(x, z):
+            return native.forward("signed_power", x, z)
         return _signed_power_value(x, z)
 
     @staticmethod
@@ -157,6 +159,10 @@ class SignedPower(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor):
         x, z = ctx.saved_tensors
+        if native.applies(x, z):
+            grad_x, sums, layout = native.backward("signed_power", grad, x, z, need_x=ctx.needs_input_grad[0],
+                                                   need_params=ctx.needs_input_grad[1])
+            return grad_x, (layout.reduce(sums[0], z) if ctx.needs_input_grad[1] else None)
         log_abs = _log_abs(x)
         grad_x = grad_z = None
         if ctx.needs_input_grad[1]:
@@ -182,6 +188,8 @@ class TanhExpPower(torch.autograd.Function):
 
     @staticmethod
     def forward(x: Tensor, k: Tensor) -> Tensor:
+        if native.applies(x, k):
+            return native.forward("tanh_exp_power", x, k)
         if chunks.rows_apply(x, k):
             return _tanh_exp_power_rows(x, k)
         s = _signed_power_value(x, k)
@@ -197,6 +205,9 @@ class TanhExpPower(torch.autograd.Function):
     def backward(ctx, grad: Tensor):
         x, k = ctx.saved_tensors
         need_x, need_k = ctx.needs_input_grad
+        if native.applies(x, k):
+            grad_x, sums, layout = native.backward("tanh_exp_power", grad, x, k, need_x=need_x, need_params=need_k)
+            return grad_x, (layout.reduce(sums[0], k) if need_k else None)
         if chunks.rows_apply(x, k):
             return _tanh_exp_power_rows_backward(grad, x, k, ctx.needs_input_grad)
         transformed = _transformed()
@@ -281,6 +292,8 @@ class LeakyReLUFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(x: Tensor, z: Tensor) -> Tensor:
+        if native.applies(x, z):
+            return native.forward("leaky", x, z)
         slope = _number(z)
         return F.leaky_relu(x, slope) if slope is not None else _prelu(x, z)
 
@@ -292,6 +305,9 @@ class LeakyReLUFunction(torch.autograd.Function):
     def backward(ctx, grad: Tensor):
         x, z = ctx.saved_tensors
         need_x, need_z = ctx.needs_input_grad
+        if native.applies(x, z):
+            grad_x, sums, layout = native.backward("leaky", grad, x, z, need_x=need_x, need_params=need_z)
+            return grad_x, (layout.reduce(sums[0], z) if need_z else None)
         if chunks.rows_apply(x, z):
             return _leaky_relu_rows_backward(grad, x, z, ctx.needs_input_grad)
         slope = _number(z)
@@ -356,6 +372,8 @@ class HardswishFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(x: Tensor, z: Tensor) -> Tensor:
+        if native.applies(x, z):
+            return native.forward("hardswish", x, 3.0 / z, z / 3.0)
         if chunks.rows_apply(x, z):
             return _hardswish_rows(x, z)
         u = x * (3.0 / z)
@@ -369,6 +387,9 @@ class HardswishFunction(torch.autograd.Function):
     def backward(ctx, grad: Tensor):
         x, z = ctx.saved_tensors
         need_x, need_z = ctx.needs_input_grad
+        if native.applies(x, z):
+            grad_x, sums, layout = native.backward("hardswish", grad, x, 3.0 / z, need_x=need_x, need_params=need_z)
+            return grad_x, (layout.reduce(sums[0], z) * (-1.0 / 18.0) if need_z else None)
         if chunks.rows_apply(x, z):
             return _hardswish_rows_backward(grad, x, z, ctx.needs_input_grad)
         u = x * (3.0 / z)
@@ -426,6 +447,8 @@ class GELUFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(x: Tensor, z: Tensor, w: Tensor) -> Tensor:
+        if native.applies(x, z, w):
+            return native.forward("gelu", x, math.sqrt(2.0) / w, math.sqrt(2.0) * z * w)
         if chunks.rows_apply(x, z, w):
             return _gelu_rows(x, z, w)
         u = x * (math.sqrt(2.0) / w)
@@ -441,6 +464,17 @@ class GELUFunction(torch.autograd.Function):
     def backward(ctx, grad: Tensor):
         x, z, w = ctx.saved_tensors
         need_x, need_z, need_w = ctx.needs_input_grad
+        if native.applies(x, z, w):
+            grad_x, sums, layout = native.backward("gelu", grad, x, math.sqrt(2.0) / w, 2.0 * z, need_x=need_x,
+                                                   need_params=need_z or need_w)
+            grad_z = grad_w = None
+            if need_z or need_w:
+                density = layout.reduce(sums[0], z) * INV_SQRT_2PI                # Σ g·u²φ(u)
+                if need_z:
+                    grad_z = (layout.reduce(sums[1], z) - density) * (math.sqrt(2.0) * w)
+                if need_w:
+                    grad_w = density * (-math.sqrt(2.0) * z)
+            return grad_x, grad_z, grad_w
         if chunks.rows_apply(x, z, w):
             return _gelu_rows_backward(grad, x, z, w, ctx.needs_input_grad)
         u = x * (math.sqrt(2.0) / w)
@@ -518,6 +552,8 @@ class SELUFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(x: Tensor, z: Tensor, w: Tensor) -> Tensor:
+        if native.applies(x, z, w):
+            return native.forward("selu", x, z, w)
         if chunks.rows_apply(x, z, w):
             return _selu_rows(x, z, w)
         alpha = _number(w)
@@ -532,6 +568,16 @@ class SELUFunction(torch.autograd.Function):
     def backward(ctx, grad: Tensor):
         x, z, w = ctx.saved_tensors
         need_x, need_z, need_w = ctx.needs_input_grad
+        if native.applies(x, z, w):
+            grad_x, sums, layout = native.backward("selu", grad, x, z, w, need_x=need_x, need_params=need_z or need_w)
+            grad_z = grad_w = None
+            if need_z or need_w:
+                negative_sum = layout.reduce(sums[1], z)                            # Σ g·expm1(min(x, 0))
+                if need_z:
+                    grad_z = layout.reduce(sums[0], z) + w * negative_sum
+                if need_w:
+                    grad_w = z * negative_sum
+            return grad_x, grad_z, grad_w
         if chunks.rows_apply(x, z, w):
             return _selu_rows_backward(grad, x, z, w, ctx.needs_input_grad)
         grad_x = grad_z = grad_w = None
@@ -612,6 +658,8 @@ class SwishFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(x: Tensor, beta: Tensor) -> Tensor:
+        if native.applies(x, beta):
+            return native.forward("swish", x, beta)
         if chunks.rows_apply(x, beta):
             return _swish_rows(x, beta)
         t = x * beta
@@ -627,6 +675,9 @@ class SwishFunction(torch.autograd.Function):
     def backward(ctx, grad: Tensor):
         x, beta = ctx.saved_tensors
         need_x, need_beta = ctx.needs_input_grad
+        if native.applies(x, beta):
+            grad_x, sums, layout = native.backward("swish", grad, x, beta, need_x=need_x, need_params=need_beta)
+            return grad_x, (layout.reduce(sums[0], beta) if need_beta else None)
         if chunks.rows_apply(x, beta):
             return _swish_rows_backward(grad, x, beta, ctx.needs_input_grad)
         t = x * beta

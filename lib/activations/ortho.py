@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from lib.activations import chunks, ortho_init
+from lib.activations import chunks, native, ortho_init
 from lib.activations.base import add_parameter, broadcast_to_input, parameter_shape
 from lib.activations.registry import register
 
@@ -241,6 +241,8 @@ class FourierSeries(torch.autograd.Function):
 
     @staticmethod
     def forward(x: Tensor, amplitude: Tensor, phase: Tensor, frequency: Tensor, bias: Tensor) -> Tensor:
+        if native.applies_shared(x, amplitude, phase, frequency, bias):
+            return native.fourier_forward(x, amplitude, phase, frequency, bias)
         if chunks.applies(x, amplitude, phase, frequency, bias):
             return _fourier_chunked(x, amplitude, phase, frequency, bias)
         out = angle = None
@@ -256,6 +258,8 @@ class FourierSeries(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor):
         x, amplitude, phase, frequency, bias = ctx.saved_tensors
+        if native.applies_shared(x, amplitude, phase, frequency, bias):
+            return _fourier_native_backward(grad, x, amplitude, phase, frequency, bias, ctx.needs_input_grad)
         if chunks.applies(x, amplitude, phase, frequency, bias):
             return _fourier_chunked_backward(grad, x, amplitude, phase, frequency, bias, ctx.needs_input_grad)
         grad = grad.contiguous()    # once: an expanded gradient (from .sum()) would be copied per reshape
@@ -281,6 +285,19 @@ class FourierSeries(torch.autograd.Function):
         stack = lambda g, like: torch.stack(g).to(like.dtype) if g else None  # noqa: E731
         grad_b = _total(grad, shape).to(bias.dtype) if need_b else None
         return grad_x, stack(g_a, amplitude), stack(g_p, phase), stack(g_w, frequency), grad_b
+
+
+def _fourier_native_backward(grad, x, amplitude, phase, frequency, bias, needs):
+    """`FourierSeries.backward` by the C kernel (`lib.activations.native`): one sine and one cosine per
+    term and element, the coefficient sums added in float64 as it goes."""
+    need_x, need_a, need_p, need_w, need_b = needs
+    grad_x, sums = native.fourier_backward(grad, x, amplitude, phase, frequency, need_x, need_a or need_p or need_w)
+    dtype = amplitude.dtype
+    grad_a = sums[0].to(dtype) if need_a else None                        # sum g cos
+    grad_p = amplitude * sums[1].to(dtype) if need_p else None            # c_k sum g sin
+    grad_w = -amplitude * sums[2].to(dtype) if need_w else None           # -c_k sum g x sin
+    grad_b = grad.sum(dtype=torch.float64).to(bias.dtype) if need_b else None
+    return grad_x, grad_a, grad_p, grad_w, grad_b
 
 
 def _fourier_chunked(x: Tensor, amplitude: Tensor, phase: Tensor, frequency: Tensor, bias: Tensor) -> Tensor:
