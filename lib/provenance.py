@@ -17,6 +17,10 @@ What is followed, inside the followed top-level packages (``lib`` and those of t
   reached through the attribute and ``from`` rules above).
 
 The closure is conservative: an import inside ``if TYPE_CHECKING:`` or a ``try`` counts too.
+
+A module whose code reads other files of its folder (``lib/activations/native.py`` compiles
+``native.c``) names them in a module-level ``COMPANION_FILES = ("native.c",)``; `source_hash`
+hashes them with the module.
 """
 from __future__ import annotations
 
@@ -302,6 +306,19 @@ def notebook_imports(notebook: Path | str, *, follow: Iterable[str] | None = Non
                   and (module_file(name, path) is not None or _is_package_dir(name, path)))
 
 
+@functools.lru_cache(maxsize=1024)
+def _companions(source: bytes, filename: str) -> tuple[str, ...]:
+    """The names in a module-level ``COMPANION_FILES = (...)`` of string constants."""
+    for node in ast.parse(source, filename=filename).body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "COMPANION_FILES"
+                                                for t in node.targets):
+            value = ast.literal_eval(node.value)
+            if not (isinstance(value, tuple) and all(isinstance(v, str) for v in value)):
+                raise ValueError(f"{filename}: COMPANION_FILES must be a tuple of file names")
+            return value
+    return ()
+
+
 def source_hash(modules: Iterable[str], *, path: Sequence[str] | None = None) -> str:
     """SHA-256 over (relative path, bytes) of the source file of every module, in sorted path order.
 
@@ -316,6 +333,8 @@ def source_hash(modules: Iterable[str], *, path: Sequence[str] | None = None) ->
         relative = Path(*name.split("."))
         relative = relative / "__init__.py" if file.name == "__init__.py" else relative.with_suffix(".py")
         entries.append((relative.as_posix(), file))
+        entries += [((relative.parent / companion).as_posix(), file.parent / companion)
+                    for companion in _companions(file.read_bytes(), str(file))]
     digest = hashlib.sha256()
     for relative, file in sorted(entries):
         data = file.read_bytes()

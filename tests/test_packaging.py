@@ -41,3 +41,20 @@ def test_config_keeps_execution_off_and_builds_only_the_toc():
     assert config["only_build_toc_files"] is True
     for bib in config["bibtex_bibfiles"]:
         assert (ROOT / bib).is_file()
+
+
+def test_a_wheel_carries_the_c_source_of_the_kernels(tmp_path):
+    """lib.activations.native compiles native.c on first use: an installed (not editable) copy needs it."""
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+    source = tmp_path / "source"          # a copy: setuptools writes build/ and *.egg-info beside the sources
+    shutil.copytree(ROOT / "lib", source / "lib", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w",
+                             str(tmp_path), str(source)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    (wheel,) = tmp_path.glob("*.whl")
+    assert "lib/activations/native.c" in zipfile.ZipFile(wheel).namelist()

@@ -176,3 +176,25 @@ def test_a_chapter_s_cache_hash_covers_what_its_code_imports_and_nothing_else(tm
     package = Path(lib.__file__).parent
     assert everything == source_hash(sorted(".".join(f.relative_to(package.parent).with_suffix("").parts)
                                             .removesuffix(".__init__") for f in package.rglob("*.py")))
+
+
+def test_companion_files_are_hashed_with_their_module(tmp_path):
+    package = tmp_path / "cpkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "kernel.py").write_text('COMPANION_FILES = ("kernel.c",)\n')
+    (package / "kernel.c").write_text("int f(void) { return 1; }\n")
+    before = source_hash(["cpkg.kernel"], path=[str(tmp_path)])
+    (package / "kernel.c").write_text("int f(void) { return 2; }\n")
+    assert source_hash(["cpkg.kernel"], path=[str(tmp_path)]) != before
+    (package / "kernel.c").unlink()
+    with pytest.raises(FileNotFoundError):
+        source_hash(["cpkg.kernel"], path=[str(tmp_path)])
+
+
+def test_the_c_kernels_are_in_the_closure_of_the_activations():
+    from lib import provenance
+    closure = import_closure(["lib.activations"])
+    assert "lib.activations.native" in closure
+    source = (Path(lib.__file__).parent / "activations" / "native.py").read_bytes()
+    assert provenance._companions(source, "native.py") == ("native.c",)

@@ -37,7 +37,8 @@ from torch import Tensor
 
 from lib.activations import chunks
 
-SOURCE = Path(__file__).with_name("native.c")
+COMPANION_FILES = ("native.c",)      # hashed with this module by lib.provenance (a result cache key)
+SOURCE = Path(__file__).with_name(COMPANION_FILES[0])
 # -fno-builtin-sin/cos: otherwise gcc fuses a sine and a cosine of one angle into a scalar sincos call,
 # which has no vector version, and the loop stays scalar
 FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-ffp-contract=off", "-fno-builtin-sin", "-fno-builtin-cos",
