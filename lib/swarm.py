@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lib import activations, curves, stats
+from lib import activations, curves, stats, swarm_fused
 from lib.ensemble import BACKENDS, BatchedMLP, Ensemble, member_losses, train_ensemble
 from lib.models.mlp import MLP
 from lib.seeding import seed_everything, torch_threads
@@ -131,7 +131,7 @@ def kink_positions(weight: Tensor, bias: Tensor) -> Tensor:
     return -bias / weight
 
 
-ENGINES = ("auto", *BACKENDS)
+ENGINES = ("auto", "fused", *BACKENDS)
 
 
 class DefaultTrain:
@@ -145,10 +145,11 @@ class DefaultTrain:
     Fields: ``ypred`` (bee, epoch, N), ``loss`` (bee, epoch), ``kinks`` (bee, epoch, width):
     the first layer's -b/w, where a ReLU unit has its kink.
 
-    Calling `swarm(num_bees, seed, **params)` trains a whole swarm as one program with
-    `lib.ensemble.train_ensemble` (`engine`: ``"batched"`` stacked-weight matrix products, for
-    activations without learnable parameters; ``"vmap"``, for any activation; ``"auto"`` picks
-    the first that applies).
+    Calling `swarm(num_bees, seed, **params)` trains a whole swarm as one program (`engine`:
+    ``"fused"``, one C call for the whole training (`lib.swarm_fused`: one hidden layer, ReLU, tanh,
+    sigmoid, Tanhshrink, fixed Snake or x + sin x); ``"batched"``, `lib.ensemble.train_ensemble`
+    with stacked-weight matrix products, for activations without learnable parameters; ``"vmap"``,
+    the same with torch.func.vmap, for any activation; ``"auto"`` picks the first that applies).
     """
 
     fields = ("ypred", "loss", "kinks")
@@ -202,9 +203,16 @@ class DefaultTrain:
 
     # -- a whole swarm at once
     def pick_engine(self, p: Mapping[str, Any]) -> str:
+        probe = p["factory"](int(p["width"]))
+        fused = swarm_fused.applies(int(p["hidden"]), probe, self.dtype)
+        if self.engine == "fused" and not fused:
+            why = swarm_fused.status() if swarm_fused.library() is None else \
+                "it trains one hidden layer of ReLU, tanh, sigmoid, Tanhshrink, fixed Snake or x + sin x"
+            raise ValueError(f"the fused engine does not apply to this swarm: {why}")
         if self.engine != "auto":
             return self.engine
-        probe = p["factory"](int(p["width"]))
+        if fused:
+            return "fused"
         fixed_scalars = not list(probe.parameters()) and all(b.dim() == 0 for b in probe.buffers())
         return "batched" if fixed_scalars else "vmap"
 
@@ -214,12 +222,19 @@ class DefaultTrain:
         fields = list(fields or self.fields)
         engine = self.pick_engine(p)
         with torch_threads(self.threads):
-            if engine == "batched":
+            if engine in ("batched", "fused"):
                 widths = [1, *[int(p["width"])] * int(p["hidden"]), 1]
                 bees = BatchedMLP.from_stream(widths, p["factory"], num_bees, seed, self.dtype)
             else:
                 bees = Ensemble.from_stream(lambda: self.make_net(p), num_bees, seed)
-            out = _train_swarm(bees, p, fields, self.progress)
+            if engine == "fused":
+                out = swarm_fused.train(bees, p["x"], p["y"], int(p["num_epochs"]), float(p["lr"]),
+                                        float(p["momentum"]), fields)
+                diverged_at = out.pop("diverged_at")
+                _nan_after_divergence(out, diverged_at)
+                out.update(diverged_at=diverged_at, n_diverged=int((diverged_at >= 0).sum()))
+            else:
+                out = _train_swarm(bees, p, fields, self.progress)
         out["engine"] = engine
         return out
 

@@ -7,7 +7,7 @@ import torch
 from reference_swarm import one_bee_of
 from torch import nn
 
-from lib import swarm
+from lib import swarm, swarm_fused
 from lib.ensemble import BatchedMLP, Ensemble
 from lib.seeding import seed_everything
 
@@ -97,11 +97,17 @@ CASES = [
 
 
 @pytest.mark.parametrize("activation,width,hidden,act_params", CASES)
-@pytest.mark.parametrize("engine", ["auto", "batched", "vmap"])
+@pytest.mark.parametrize("engine", ["auto", "fused", "batched", "vmap"])
 def test_vectorised_swarm_equals_training_each_bee_alone(activation, width, hidden, act_params, engine):
     learnable = bool(act_params and act_params.get("learnable"))
+    fused = hidden == 1 and not learnable and swarm_fused.library() is not None
     if engine == "batched" and learnable:
         with pytest.raises(ValueError, match="vmap"):
+            swarm.default_train.with_engine(engine).swarm(
+                2, 0, **static(width=width, hidden=hidden, activation=activation, activation_params=act_params))
+        return
+    if engine == "fused" and not fused:
+        with pytest.raises(ValueError, match="fused engine does not apply"):
             swarm.default_train.with_engine(engine).swarm(
                 2, 0, **static(width=width, hidden=hidden, activation=activation, activation_params=act_params))
         return
@@ -113,7 +119,8 @@ def test_vectorised_swarm_equals_training_each_bee_alone(activation, width, hidd
         np.testing.assert_allclose(fast[field], slow[field], rtol=1e-9, atol=1e-11, err_msg=field)
     assert fast["n_diverged"] == 0
     if engine == "auto":
-        assert fast["engine"] == ("vmap" if learnable or (act_params or {}).get("granularity") else "batched")
+        expected = "fused" if fused else "vmap" if learnable or (act_params or {}).get("granularity") else "batched"
+        assert fast["engine"] == expected
 
 
 def test_float32_swarm_is_close_to_bee_by_bee():
@@ -142,7 +149,7 @@ def test_same_seed_same_swarm_other_seed_other_swarm():
     assert not np.allclose(a["loss"], c["loss"])
 
 
-@pytest.mark.parametrize("engine", ["batched", "vmap"])
+@pytest.mark.parametrize("engine", ["fused", "batched", "vmap"])
 def test_diverged_bees_are_marked_and_frozen_while_the_rest_go_on(engine):
     params = [static(width=10, lr=0.1, num_epochs=60)]
     regime = swarm.DefaultTrain(engine, dtype=torch.float64)  # unstable runs amplify float32 rounding

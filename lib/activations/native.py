@@ -5,13 +5,11 @@ trainable activation (forward, input gradient, a reduction per parameter) costs 
 where its classical twin costs two. One C loop per pass, with every intermediate in registers,
 brings the trainable members within reach of their twins (`benchmarks/sqrt_family.py`).
 
-Building: the first call compiles `native.c` with the system's C compiler (``$CC``, else ``cc``;
-gcc 12 here, under a second) into a cache directory (``$ACTIVATION_BOOK_CACHE``, else
-``$XDG_CACHE_HOME/activation-book``, else ``~/.cache/activation-book``), under a name made from
-the source's and the compiler's hash and the CPU's flags, so that a changed file or another
-machine compiles its own. It needs glibc's vector math library (libmvec, glibc >= 2.35 on
-x86-64). Where anything of that is missing, or ``ACTIVATION_BOOK_NATIVE=0`` is set, `library()`
-is None and every Function keeps its torch code (`status()` says why); nothing else changes.
+Building: the first call compiles `native.c` with the system's C compiler into a cache
+(`lib.cbuild`: keyed by source, flags, compiler and CPU). It needs glibc's vector math library
+(libmvec, glibc >= 2.35 on x86-64). Where anything of that is missing, or
+``ACTIVATION_BOOK_NATIVE=0`` is set, `library()` is None and every Function keeps its torch code
+(`status()` says why); nothing else changes.
 
 Values: the kernels evaluate the same formulas in the same order as the torch code, with glibc's
 exp/expm1/erf/sin/cos (within 1-4 ulp, as torch's own) instead of torch's: outputs and
@@ -23,18 +21,13 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import hashlib
-import os
-import platform
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
+from lib import cbuild
 from lib.activations import chunks
 
 COMPANION_FILES = ("native.c",)      # hashed with this module by lib.provenance (a result cache key)
@@ -42,7 +35,7 @@ SOURCE = Path(__file__).with_name(COMPANION_FILES[0])
 # -fno-builtin-sin/cos: otherwise gcc fuses a sine and a cosine of one angle into a scalar sincos call,
 # which has no vector version, and the loop stays scalar
 FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-ffp-contract=off", "-fno-builtin-sin", "-fno-builtin-cos",
-         "-fno-builtin-sinf", "-fno-builtin-cosf", "-fopenmp", "-fPIC", "-shared"]
+         "-fno-builtin-sinf", "-fno-builtin-cosf", "-fopenmp"]
 LIBRARIES = ["-lmvec", "-lm"]
 FLAT_ROW = 1024        # one value per parameter: x read as rows of this many elements
 KERNELS = ("leaky", "hardswish", "selu", "swish", "gelu", "signed_power", "tanh_exp_power", "fourier")
@@ -54,53 +47,6 @@ _library: ctypes.CDLL | None = None
 _status = "not loaded yet"
 _loaded = False
 _enabled = True
-
-
-def cache_dir() -> Path:
-    if os.environ.get("ACTIVATION_BOOK_CACHE"):
-        return Path(os.environ["ACTIVATION_BOOK_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "activation-book"
-
-
-def _cpu_flags() -> str:
-    """The CPU's feature flags (what -march=native compiles for): a cache shared by two machines
-    must not hand one the other's instructions."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("flags", "Features")):
-                return line
-    except OSError:
-        pass
-    return platform.processor()
-
-
-def _compiler() -> str | None:
-    return shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
-
-
-def _build(compiler: str) -> Path:
-    version = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=30).stdout
-    key = hashlib.sha256("\0".join([SOURCE.read_text(), " ".join(FLAGS + LIBRARIES), version,
-                                    platform.machine(), _cpu_flags()]).encode()).hexdigest()[:16]
-    target = cache_dir() / f"native-{key}.so"
-    if target.exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # compiled beside the target under a temporary name, then renamed: two processes building at
-    # once (sweep workers) each write their own file, and a reader never sees half of one
-    handle, temporary = tempfile.mkstemp(suffix=".so", dir=target.parent)
-    os.close(handle)
-    try:
-        result = subprocess.run([compiler, *FLAGS, "-o", temporary, str(SOURCE), *LIBRARIES],
-                                capture_output=True, text=True, timeout=120)
-        if result.returncode != 0:
-            raise OSError(f"{compiler} failed: {result.stderr.strip()[-500:]}")
-        os.replace(temporary, target)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-    return target
 
 
 def _declare(lib: ctypes.CDLL) -> None:
@@ -119,24 +65,13 @@ def library() -> ctypes.CDLL | None:
     if _loaded:
         return _library
     _loaded = True
-    if os.environ.get("ACTIVATION_BOOK_NATIVE", "1") == "0":
-        _status = "off: ACTIVATION_BOOK_NATIVE=0"
-        return None
-    if platform.system() != "Linux":
-        _status = f"off: the kernels are built for Linux (glibc's libmvec), not {platform.system()}"
-        return None
-    compiler = _compiler()
-    if compiler is None:
-        _status = "off: no C compiler (set CC, or install gcc)"
-        return None
-    try:
-        path = _build(compiler)
-        lib = ctypes.CDLL(str(path))
-        _declare(lib)
-    except (OSError, subprocess.SubprocessError, AttributeError) as error:
-        _status = f"off: {error}"
-        return None
-    _library, _status = lib, f"on: {path}"
+    lib, _status = cbuild.load(SOURCE, FLAGS, LIBRARIES)
+    if lib is not None:
+        try:
+            _declare(lib)
+        except AttributeError as error:        # a library without one of the kernels
+            lib, _status = None, f"off: {error}"
+    _library = lib
     return _library
 
 

@@ -1,0 +1,86 @@
+"""Build a C source of the package into a shared library on first use, cached, and load it with ctypes.
+
+Used by the fused kernels (`lib.activations.native`, `lib.swarm_fused`). The library is compiled
+with the system's C compiler (``$CC``, else ``cc``, else ``gcc``) into a cache directory
+(``$ACTIVATION_BOOK_CACHE``, else ``$XDG_CACHE_HOME/activation-book``, else
+``~/.cache/activation-book``) under a name made from the source's, the flags' and the compiler's
+hash and the CPU's feature flags (``-march=native``), so that an edited file or another machine
+compiles its own. ``ACTIVATION_BOOK_NATIVE=0`` turns every such library off. Nothing here raises:
+`load` returns None and a sentence saying why, and the callers keep their torch code.
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+
+def cache_dir() -> Path:
+    if os.environ.get("ACTIVATION_BOOK_CACHE"):
+        return Path(os.environ["ACTIVATION_BOOK_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "activation-book"
+
+
+def _cpu_flags() -> str:
+    """The CPU's feature flags (what -march=native compiles for): a cache shared by two machines
+    must not hand one the other's instructions."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return line
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def compiler() -> str | None:
+    return shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
+
+
+def build(source: Path, flags: list[str], libraries: list[str], cc: str) -> Path:
+    """The cached library of `source` (compiled now if it is not in the cache)."""
+    version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30).stdout
+    key = hashlib.sha256("\0".join([source.read_text(), " ".join(flags + libraries), version,
+                                    platform.machine(), _cpu_flags()]).encode()).hexdigest()[:16]
+    target = cache_dir() / f"{source.stem}-{key}.so"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # compiled beside the target under a temporary name, then renamed: two processes building at
+    # once (sweep workers) each write their own file, and a reader never sees half of one
+    handle, temporary = tempfile.mkstemp(suffix=".so", dir=target.parent)
+    os.close(handle)
+    try:
+        # --no-undefined: a missing symbol fails the build here, not the first call
+        result = subprocess.run([cc, *flags, "-shared", "-fPIC", "-Wl,--no-undefined", "-o", temporary, str(source),
+                                 *libraries],
+                                capture_output=True, text=True, timeout=120)
+        if result.returncode != 0:
+            raise OSError(f"{cc} failed: {result.stderr.strip()[-500:]}")
+        os.replace(temporary, target)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return target
+
+
+def load(source: Path, flags: list[str], libraries: list[str]) -> tuple[ctypes.CDLL | None, str]:
+    """(the loaded library, "on: <path>"), or (None, "off: <why>")."""
+    if os.environ.get("ACTIVATION_BOOK_NATIVE", "1") == "0":
+        return None, "off: ACTIVATION_BOOK_NATIVE=0"
+    if platform.system() != "Linux":
+        return None, f"off: the kernels are built for Linux (glibc's libmvec), not {platform.system()}"
+    cc = compiler()
+    if cc is None:
+        return None, "off: no C compiler (set CC, or install gcc)"
+    try:
+        path = build(source, flags, libraries, cc)
+        return ctypes.CDLL(str(path)), f"on: {path}"
+    except (OSError, subprocess.SubprocessError) as error:
+        return None, f"off: {error}"
