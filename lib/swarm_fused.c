@@ -22,6 +22,24 @@
 #include <stdlib.h>
 #include <omp.h>
 
+/* glibc's vector versions (libmvec), so that the loops over a layer's units vectorise */
+#pragma omp declare simd notinbranch
+extern float tanhf(float);
+#pragma omp declare simd notinbranch
+extern float expf(float);
+#pragma omp declare simd notinbranch
+extern float sinf(float);
+#pragma omp declare simd notinbranch
+extern float cosf(float);
+#pragma omp declare simd notinbranch
+extern double tanh(double);
+#pragma omp declare simd notinbranch
+extern double exp(double);
+#pragma omp declare simd notinbranch
+extern double sin(double);
+#pragma omp declare simd notinbranch
+extern double cos(double);
+
 enum { RELU = 0, TANH = 1, SIGMOID = 2, TANHSHRINK = 3, SNAKE = 4, X_PLUS_SIN = 5 };
 
 #define REAL float
@@ -39,32 +57,17 @@ enum { RELU = 0, TANH = 1, SIGMOID = 2, TANHSHRINK = 3, SNAKE = 4, X_PLUS_SIN = 
 
 #else  /* ---- one REAL type --------------------------------------------------------------------- */
 
-static inline REAL NAME(activate)(int kind, REAL z, REAL a) {
-    switch (kind) {
-    case RELU: return z > 0 ? z : (z == z ? (REAL)0 : z);
-    case TANH: return SUFFIX(tanh)(z);
-    case SIGMOID: return 1 / (1 + SUFFIX(exp)(-z));
-    case TANHSHRINK: return z - SUFFIX(tanh)(z);
-    case SNAKE: {
-        if (a == 0) return z;
-        REAL s = SUFFIX(sin)(a * z);
-        return s * s / a + z;
+/* h = act(z) and dh/dz from z and h, as lib.ensemble's _activation_backward (autograd for the periodic
+   ones); one loop over the units per kind, so that each vectorises */
+#define UNITS_FORWARD(ACT, SLOPE)                                       \
+    _Pragma("omp simd reduction(+:total)")                              \
+    for (long u = 0; u < W; u++) {                                      \
+        REAL z = b1[u] + xj * w1[u];                                    \
+        REAL hz = (ACT);                                                \
+        hj[u] = hz;                                                     \
+        sj[u] = (SLOPE);                                                \
+        total += hz * w2[u];                                            \
     }
-    default: return z + SUFFIX(sin)(z);
-    }
-}
-
-/* dh/dz from z and h = act(z), as lib.ensemble's _activation_backward (autograd for the periodic ones) */
-static inline REAL NAME(slope)(int kind, REAL z, REAL h, REAL a) {
-    switch (kind) {
-    case RELU: return h <= 0 ? (REAL)0 : (REAL)1;
-    case TANH: return 1 - h * h;
-    case SIGMOID: return h * (1 - h);
-    case TANHSHRINK: { REAL d = z - h; return d * d; }
-    case SNAKE: return a == 0 ? (REAL)1 : 1 + SUFFIX(sin)(2 * a * z);
-    default: return 1 + SUFFIX(cos)(z);
-    }
-}
 
 static int NAME(train_bee)(const REAL *x, const REAL *y, long N, long W, REAL *w1, REAL *b1, REAL *w2, REAL *b2,
                            int kind, REAL a, long epochs, REAL lr, REAL momentum, REAL *ypred, REAL *loss,
@@ -78,11 +81,20 @@ static int NAME(train_bee)(const REAL *x, const REAL *y, long N, long W, REAL *w
         /* forward: z = b1 + x·w1, h = act(z), out = b2 + Σ_u h·w2 */
         for (long j = 0; j < N; j++) {
             REAL *hj = h + j * W, *sj = slope + j * W, total = 0;
-            for (long u = 0; u < W; u++) {
-                REAL z = b1[u] + x[j] * w1[u];
-                hj[u] = NAME(activate)(kind, z, a);
-                sj[u] = NAME(slope)(kind, z, hj[u], a);
-                total += hj[u] * w2[u];
+            const REAL xj = x[j];
+            switch (kind) {
+            case RELU: UNITS_FORWARD(z > 0 ? z : (z == z ? (REAL)0 : z), hz <= 0 ? (REAL)0 : (REAL)1) break;
+            case TANH: UNITS_FORWARD(SUFFIX(tanh)(z), 1 - hz * hz) break;
+            case SIGMOID: UNITS_FORWARD(1 / (1 + SUFFIX(exp)(-z)), hz * (1 - hz)) break;
+            case TANHSHRINK: UNITS_FORWARD(z - SUFFIX(tanh)(z), (z - hz) * (z - hz)) break;
+            case SNAKE:
+                if (a == 0) {
+                    UNITS_FORWARD(z, (REAL)1)
+                } else {
+                    UNITS_FORWARD(SUFFIX(sin)(a * z) * SUFFIX(sin)(a * z) / a + z, 1 + SUFFIX(sin)(2 * a * z))
+                }
+                break;
+            default: UNITS_FORWARD(z + SUFFIX(sin)(z), 1 + SUFFIX(cos)(z)) break;
             }
             out[j] = *b2 + total;
         }
@@ -110,12 +122,13 @@ static int NAME(train_bee)(const REAL *x, const REAL *y, long N, long W, REAL *w
         for (long j = 0; j < N; j++) {
             g[j] = (out[j] - y[j]) * scale;
             gb2 += g[j];
-            const REAL *hj = h + j * W, *sj = slope + j * W;
+            const REAL *hj = h + j * W, *sj = slope + j * W, gj = g[j], xj = x[j];
+#pragma omp simd
             for (long u = 0; u < W; u++) {
-                REAL dz = g[j] * w2[u] * sj[u];
-                gw2[u] += hj[u] * g[j];
+                REAL dz = gj * w2[u] * sj[u];
+                gw2[u] += hj[u] * gj;
                 gb1[u] += dz;
-                gw1[u] += dz * x[j];
+                gw1[u] += dz * xj;
             }
         }
         /* SGD with momentum, as torch.optim.SGD (no dampening, weight decay or Nesterov) */
@@ -161,5 +174,7 @@ int NAME(swarm_train)(const REAL *x, const REAL *y, long N, long W, long bees, R
     free(scratch);
     return 0;
 }
+
+#undef UNITS_FORWARD
 
 #endif

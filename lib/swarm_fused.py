@@ -27,8 +27,10 @@ from lib.ensemble import BatchedMLP
 
 COMPANION_FILES = ("swarm_fused.c",)     # hashed with this module by lib.provenance (a result cache key)
 SOURCE = Path(__file__).with_name(COMPANION_FILES[0])
-FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-ffp-contract=off", "-fopenmp"]
-LIBRARIES = ["-lm"]
+# -fno-builtin-sin/cos: no scalar sincos fusion (see lib.activations.native)
+FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-ffp-contract=off", "-fno-builtin-sin", "-fno-builtin-cos",
+         "-fno-builtin-sinf", "-fno-builtin-cosf", "-fopenmp"]
+LIBRARIES = ["-lmvec", "-lm"]
 KINDS = {nn.ReLU: 0, nn.Tanh: 1, nn.Sigmoid: 2, nn.Tanhshrink: 3, Snake: 4, XPlusSin: 5}
 SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
 
