@@ -1,9 +1,8 @@
 """Build a C source of the package into a shared library on first use, cached, and load it with ctypes.
 
 Used by the fused kernels (`lib.activations.native`, `lib.swarm_fused`). The library is compiled
-with the system's C compiler (``$CC``, else ``cc``, else ``gcc``) into a cache directory
-(``$ACTIVATION_BOOK_CACHE``, else ``$XDG_CACHE_HOME/activation-book``, else
-``~/.cache/activation-book``) under a name made from the source's, the flags' and the compiler's
+with the system's C compiler (``$CC``, else ``cc``, else ``gcc``) into the ``kernels`` folder
+of the book's one cache folder (`lib.cache`) under a name made from the source's, the flags' and the compiler's
 hash and the CPU's feature flags (``-march=native``), so that an edited file or another machine
 compiles its own. ``ACTIVATION_BOOK_NATIVE=0`` turns every such library off. Nothing here raises:
 `load` returns None and a sentence saying why, and the callers keep their torch code.
@@ -19,12 +18,12 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from lib import cache
+
 
 def cache_dir() -> Path:
-    if os.environ.get("ACTIVATION_BOOK_CACHE"):
-        return Path(os.environ["ACTIVATION_BOOK_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "activation-book"
+    """Where the compiled libraries are kept: the ``kernels`` folder of the book's one cache folder."""
+    return cache.cache_dir("kernels")
 
 
 def _cpu_flags() -> str:

@@ -232,3 +232,30 @@ def test_batched_bees_start_exactly_where_built_modules_start(activation):
     built = BatchedMLP(Ensemble.from_stream(lambda: regime.make_net(p), 4, 11))
     for a, b in zip([*direct.weights, *direct.biases], [*built.weights, *built.biases]):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_without_the_fused_library_auto_takes_the_torch_engines(monkeypatch):
+    """Where the C library cannot be built (no compiler, ACTIVATION_BOOK_NATIVE=0), "auto" trains with the
+    batched engine and asking for "fused" says why it cannot."""
+    monkeypatch.setattr(swarm_fused, "_loaded", True)
+    monkeypatch.setattr(swarm_fused, "_library", None)
+    monkeypatch.setattr(swarm_fused, "_status", "off: no C compiler (set CC, or install gcc)")
+    out = swarm.default_train.swarm(2, 0, **static(width=3, hidden=1))
+    assert out["engine"] == "batched"
+    with pytest.raises(ValueError, match="no C compiler"):
+        swarm.default_train.with_engine("fused").swarm(2, 0, **static(width=3, hidden=1))
+
+
+@pytest.mark.skipif(swarm_fused.library() is None, reason="the fused engine's library is not built here")
+def test_the_fused_engine_honours_a_step_limit_and_keeps_the_trained_weights():
+    from lib.dry_run import step_limit
+    with step_limit(4):
+        out = swarm.DefaultTrain("fused").swarm(3, 0, **static(width=3, hidden=1, num_epochs=50))
+    assert out["loss"].shape == (3, 4) and out["ypred"].shape[1] == 4
+    p = swarm.default_train.resolve(static(width=5, hidden=1, num_epochs=30))
+    bees = BatchedMLP.from_stream([1, 5, 1], p["factory"], 2, 0)
+    start = bees.weights[0].detach().clone()
+    records = swarm_fused.train(bees, p["x"], p["y"], 30, 0.01, 0.9, ["loss"])
+    assert not torch.equal(bees.weights[0], start)                       # trained in place
+    final = float(((bees(p["x"]) - p["y"].unsqueeze(0)) ** 2).mean(dim=(1, 2))[0])
+    assert final < records["loss"][0, -1] * 1.01                         # the last record is before the last update
