@@ -38,19 +38,29 @@ def slice_length(per_thread: int) -> int:
     return per_thread if threads == 1 else per_thread * THREADED * threads
 
 
-_enabled = True
+class Switch:
+    """A module-wide on/off flag (`on`), and `off()`: a block in which it is off (to compare a fast
+    path with the code it replaces; the backward pass belongs inside the block too)."""
+
+    def __init__(self) -> None:
+        self.on = True
+
+    @contextlib.contextmanager
+    def off(self) -> Iterator[None]:
+        previous, self.on = self.on, False
+        try:
+            yield
+        finally:
+            self.on = previous
 
 
-@contextlib.contextmanager
-def disabled() -> Iterator[None]:
+_switch = Switch()
+
+
+def disabled() -> contextlib.AbstractContextManager[None]:
     """Run the Functions' generic code instead of their fast paths inside the block (to compare the
     two: the tests and the benchmarks). Put the backward pass inside the block too."""
-    global _enabled
-    previous, _enabled = _enabled, False
-    try:
-        yield
-    finally:
-        _enabled = previous
+    return _switch.off()
 
 
 def _aligned(n: int) -> int:
@@ -58,7 +68,7 @@ def _aligned(n: int) -> int:
 
 
 def _plain_cpu(x: Tensor) -> bool:
-    return (_enabled and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and x.is_contiguous()
+    return (_switch.on and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and x.is_contiguous()
             and not torch._C._are_functorch_transforms_active())
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -46,7 +45,7 @@ SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
 _library: ctypes.CDLL | None = None
 _status = "not loaded yet"
 _loaded = False
-_enabled = True
+_switch = chunks.Switch()
 
 
 def _declare(lib: ctypes.CDLL) -> None:
@@ -78,26 +77,20 @@ def library() -> ctypes.CDLL | None:
 def status() -> str:
     """Whether the kernels are in use, and why not (after `library()` has been asked)."""
     library()
-    return _status if _enabled else f"disabled in this block ({_status})"
+    return _status if _switch.on else f"disabled in this block ({_status})"
 
 
-@contextlib.contextmanager
-def disabled() -> Iterator[None]:
+def disabled() -> contextlib.AbstractContextManager[None]:
     """Run the torch code (the slices of `lib.activations.chunks`) instead of the C kernels in the
     block: to compare the two. Put the backward pass inside the block too."""
-    global _enabled
-    previous, _enabled = _enabled, False
-    try:
-        yield
-    finally:
-        _enabled = previous
+    return _switch.off()
 
 
 def applies(x: Tensor, *params: Tensor) -> bool:
     """Whether the C kernels take this call: those of `chunks.rows_apply` (contiguous float32 or
     float64 CPU input, no torch.func transform, parameters constant along the batch), the
     parameters of x's dtype, and the library built."""
-    return (_enabled and chunks.rows_apply(x, *params) and all(p.dtype == x.dtype for p in params)
+    return (_switch.on and chunks.rows_apply(x, *params) and all(p.dtype == x.dtype for p in params)
             and library() is not None)
 
 
@@ -178,7 +171,7 @@ def backward(kernel: str, grad: Tensor, x: Tensor, *params: Tensor, need_x: bool
 def applies_shared(x: Tensor, *coefficients: Tensor) -> bool:
     """Whether the Fourier kernels take this call: those of `chunks.applies` (coefficients shared by
     every element), of x's dtype, and the library built."""
-    return (_enabled and chunks.applies(x, *coefficients) and all(c.dtype == x.dtype for c in coefficients)
+    return (_switch.on and chunks.applies(x, *coefficients) and all(c.dtype == x.dtype for c in coefficients)
             and library() is not None)
 
 
