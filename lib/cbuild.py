@@ -38,6 +38,16 @@ def _cpu_flags() -> str:
     return platform.processor()
 
 
+def kernels_tag() -> str:
+    """"kernels on" where the C kernels can be built and used here (Linux, a C compiler,
+    ``ACTIVATION_BOOK_NATIVE`` not 0), else "kernels off". Part of the cache keys of sweep runs and
+    chapters: the kernels and the torch code round differently, and a long training run turns a
+    rounding difference into a different endpoint, so a result of one is not reused for the other."""
+    usable = os.environ.get("ACTIVATION_BOOK_NATIVE", "1") != "0" and platform.system() == "Linux" and \
+        compiler() is not None
+    return "kernels on" if usable else "kernels off"
+
+
 def compiler() -> str | None:
     return shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
 

@@ -51,6 +51,7 @@ from typing import Any
 
 from tqdm import tqdm  # text bars: executed notebooks keep no widget outputs
 
+from lib import cbuild
 from lib.provenance import import_closure, source_hash
 from lib.sweep_store import ENV_RUNS, RunStore, canonical_json, run_key, store_dir
 
@@ -346,7 +347,8 @@ def run(grid: Grid, *, progress: bool = True, workers: int | None = None, schedu
     fresh = _fresh()
     _check_configs(grid)
     started = time.perf_counter()
-    source = source_hash(import_closure([grid.fn.__module__]))
+    # the code's hash, and whether its C kernels run here (they round differently from the torch code)
+    source = f"{source_hash(import_closure([grid.fn.__module__]))} {cbuild.kernels_tag()}"
     keys = [run_key(grid.fn_name, text, source) for text in grid._texts]
     configs = dict(zip(keys, grid.configs, strict=True))     # equal configs share a key and run once
     store = RunStore(store_dir())

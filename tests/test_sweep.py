@@ -21,6 +21,7 @@ import pytest
 from distributed import Client, LocalCluster
 
 import lib.sweep as sweep
+from lib import cbuild
 from lib.dry_run import current_limit
 from lib.sweep import Diverged, Grid, RunFailed, backend, dry_run, run
 from lib.sweep_store import ENV_RUNS, SUFFIX, RunStore, store_dir
@@ -296,3 +297,17 @@ def test_the_store_folder_is_the_runner_s_or_the_cache(tmp_path, monkeypatch):
     monkeypatch.delenv(ENV_RUNS)
     monkeypatch.setenv("ACTIVATION_BOOK_CACHE", str(tmp_path / "cache"))
     assert store_dir() == tmp_path / "cache" / "runs"
+
+
+def test_runs_of_the_c_kernels_and_of_the_torch_code_are_stored_apart(env, monkeypatch):
+    """The C kernels round differently from the torch code: a run made with one is not reused for the other."""
+    grid = Grid("kernels", tasks.trivial, [{"x": 1}])
+    monkeypatch.setenv("ACTIVATION_BOOK_NATIVE", "0")
+    run(grid, workers=0, progress=False)
+    assert accounts(env)[-1]["computed"] == 1
+    run(grid, workers=0, progress=False)
+    assert accounts(env)[-1]["reused"] == 1
+    monkeypatch.setenv("ACTIVATION_BOOK_NATIVE", "1")
+    run(grid, workers=0, progress=False)
+    if cbuild.kernels_tag() == "kernels on":
+        assert accounts(env)[-1]["computed"] == 1

@@ -19,6 +19,7 @@ from typing import Any
 
 import nbformat
 
+from lib import cbuild
 from lib.runner.errors import RunnerError
 from lib.runner.params import declared_parameters
 from lib.runner.toc import Page
@@ -75,6 +76,7 @@ def cache_key(page: Page, parameters: dict[str, Any], profile: str, lib_hash: st
     digest.update(profile.encode())
     digest.update(lib_hash.encode())
     digest.update(KERNEL.encode())
+    digest.update(cbuild.kernels_tag().encode())       # the C kernels round differently from the torch code
     if extra:
         digest.update(extra.encode())
     return digest.hexdigest()
