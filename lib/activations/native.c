@@ -8,7 +8,8 @@
    Layout. x is a flat array of n elements read as rows of C columns (the last row may be short).
    Every parameter is an array of C values: a parameter per element of a row (per channel, per
    unit: expanded by the caller), or one value repeated C times. Parameter gradients come back as
-   `nacc` arrays of C double sums, acc[k*C + c]; the caller reduces them to the parameter's shape.
+   `nacc` arrays of C double sums, acc[k*C + c] (each a sum of float sums of at most 16 rows' terms);
+   the caller reduces them to the parameter's shape.
    The gradient of the output, g, is either n values or one value for all (g_scalar: the expanded
    gradient of y.sum()).
 
@@ -115,28 +116,45 @@ typedef struct {
     int g_scalar, nacc, terms;  /* terms: Fourier's K */
 } NAME(Args);
 
-typedef void (*NAME(RowFn))(const NAME(Args) *a, long off, long len, double *acc);
+typedef void (*NAME(RowFn))(const NAME(Args) *a, long off, long len, REAL *acc);
 
 /* Run f on every row; add the rows' sums into acc (nacc*C doubles, overwritten). 0, or -1 when
-   out of memory. */
+   out of memory. A row adds its terms into REAL sums (in float32, half the work of converting each
+   term to double), which are added into double sums every BLOCK_ROWS rows: each float32 sum holds at
+   most BLOCK_ROWS terms. */
+#define BLOCK_ROWS 16
 static int NAME(run)(const NAME(Args) *a, NAME(RowFn) f, double *acc, int threads) {
     long rows = a->C > 0 ? (a->n + a->C - 1) / a->C : 0;
     long width = acc ? (long)a->nacc * a->C : 0;
     if (threads < 1 || a->n < PARALLEL_MIN) threads = 1;
     if (threads > rows) threads = rows > 0 ? (int)rows : 1;
     double *partial = NULL;
+    REAL *block = NULL;
     if (width) {
         partial = calloc((size_t)threads * (size_t)width, sizeof(double));
-        if (!partial) return -1;
+        block = calloc((size_t)threads * (size_t)width, sizeof(REAL));
+        if (!partial || !block) {
+            free(partial);
+            free(block);
+            return -1;
+        }
     }
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
         int count = omp_get_num_threads(), t = omp_get_thread_num();
         long r0 = rows * t / count, r1 = rows * (t + 1) / count;
         double *mine = width ? partial + (long)t * width : NULL;
+        REAL *local = width ? block + (long)t * width : NULL;
         for (long r = r0; r < r1; r++) {
             long off = r * a->C, len = a->n - off < a->C ? a->n - off : a->C;
-            f(a, off, len, mine);
+            f(a, off, len, local);
+            if (width && ((r - r0) % BLOCK_ROWS == BLOCK_ROWS - 1 || r == r1 - 1)) {
+#pragma omp simd
+                for (long j = 0; j < width; j++) {
+                    mine[j] += (double)local[j];
+                    local[j] = 0;
+                }
+            }
         }
     }
     if (width) {
@@ -146,9 +164,11 @@ static int NAME(run)(const NAME(Args) *a, NAME(RowFn) f, double *acc, int thread
             acc[j] = s;
         }
         free(partial);
+        free(block);
     }
     return 0;
 }
+#undef BLOCK_ROWS
 
 #define ROW_POINTERS                                                   \
     const REAL *x = a->x + off;                                       \
@@ -170,7 +190,7 @@ static int NAME(run)(const NAME(Args) *a, NAME(RowFn) f, double *acc, int thread
 
 /* --- TLeakyReLU: x if x > 0 else z·x.  acc: Σ g·min(x, 0) ------------------------------------ */
 
-static void NAME(leaky_forward_row)(const NAME(Args) *a, long off, long len, double *acc) {
+static void NAME(leaky_forward_row)(const NAME(Args) *a, long off, long len, REAL *acc) {
     const REAL *x = a->x + off, *z = a->p[0];
     REAL *o = a->out + off;
     (void)acc;
@@ -178,20 +198,19 @@ static void NAME(leaky_forward_row)(const NAME(Args) *a, long off, long len, dou
     for (long c = 0; c < len; c++) o[c] = x[c] > 0 ? x[c] : z[c] * x[c];
 }
 
-static void NAME(leaky_backward_row)(const NAME(Args) *a, long off, long len, double *acc) {
+static void NAME(leaky_backward_row)(const NAME(Args) *a, long off, long len, REAL *acc) {
     ROW_POINTERS
     const REAL *z = a->p[0];
-    /* selects of values, products of the selection: a loop with gc under a condition stays scalar */
-    if (o && acc) FOR_EACH(
-        o[c] = gc * (x[c] > 0 ? (REAL)1 : z[c]);
-        acc[c] += (double)(gc * (x[c] < 0 ? x[c] : (REAL)0)););
-    else if (o) FOR_EACH(o[c] = gc * (x[c] > 0 ? (REAL)1 : z[c]););
-    else if (acc) FOR_EACH(acc[c] += (double)(gc * (x[c] < 0 ? x[c] : (REAL)0)););
+    /* selects of values, products of the selection: a loop with gc under a condition stays scalar.
+       Two loops, not one: for arithmetic this cheap, one loop storing both results runs slower than
+       two over a row that stays in L1 (measured: 0.39 ms against 0.18 + 0.13 at (4096, 512)) */
+    if (o) FOR_EACH(o[c] = gc * (x[c] > 0 ? (REAL)1 : z[c]););
+    if (acc) FOR_EACH(acc[c] += (gc * (x[c] < 0 ? x[c] : (REAL)0)););
 }
 
 /* --- THardswish as (z/3)·hardswish(u), u = x·(3/z).  p: 3/z, z/3.  acc: Σ g·u² on |u| < 3 ----- */
 
-static void NAME(hardswish_forward_row)(const NAME(Args) *a, long off, long len, double *acc) {
+static void NAME(hardswish_forward_row)(const NAME(Args) *a, long off, long len, REAL *acc) {
     const REAL *x = a->x + off, *scale = a->p[0], *back = a->p[1];
     REAL *o = a->out + off;
     (void)acc;
@@ -200,32 +219,28 @@ static void NAME(hardswish_forward_row)(const NAME(Args) *a, long off, long len,
         REAL u = x[c] * scale[c], t = u + 3;
         t = t < 0 ? 0 : t;
         t = t > 6 ? 6 : t;
-        o[c] = u * t / 6 * back[c];
+        o[c] = u * t * ((REAL)1 / 6) * back[c];      /* a product, not torch's division: 4x fewer cycles */
     }
 }
 
-static void NAME(hardswish_backward_row)(const NAME(Args) *a, long off, long len, double *acc) {
+static void NAME(hardswish_backward_row)(const NAME(Args) *a, long off, long len, REAL *acc) {
     ROW_POINTERS
     const REAL *scale = a->p[0];
-#define HARDSWISH_SLOPE (u < -3 ? (REAL)0 : (u <= 3 ? u / 3 + (REAL)0.5 : (REAL)1))
-    if (o && acc) FOR_EACH(
-        REAL u = x[c] * scale[c];
-        REAL inside = (u > -3 && u < 3) ? u : (REAL)0;
-        o[c] = gc * HARDSWISH_SLOPE;
-        acc[c] += (double)(gc * inside * inside););
-    else if (o) FOR_EACH(
+#define HARDSWISH_SLOPE (u < -3 ? (REAL)0 : (u <= 3 ? u * ((REAL)1 / 3) + (REAL)0.5 : (REAL)1))
+    /* two loops, as TLeakyReLU's (one storing both: 0.57 ms, two: 0.22 + 0.15) */
+    if (o) FOR_EACH(
         REAL u = x[c] * scale[c];
         o[c] = gc * HARDSWISH_SLOPE;);
 #undef HARDSWISH_SLOPE
-    else if (acc) FOR_EACH(
+    if (acc) FOR_EACH(
         REAL u = x[c] * scale[c];
-        REAL inside = (u > -3 && u < 3) ? u : (REAL)0;
-        acc[c] += (double)(gc * inside * inside););
+        REAL inside = ((u > -3) & (u < 3)) ? u : (REAL)0;      /* &, not &&: no branch in the loop */
+        acc[c] += (gc * inside * inside););
 }
 
 /* --- TSELU: z·x for x > 0, z·w·expm1(x) otherwise.  acc: Σ g·max(x, 0), Σ g·expm1(min(x, 0)) --- */
 
-static void NAME(selu_forward_row)(const NAME(Args) *a, long off, long len, double *acc) {
+static void NAME(selu_forward_row)(const NAME(Args) *a, long off, long len, REAL *acc) {
     const REAL *x = a->x + off, *z = a->p[0], *w = a->p[1];
     REAL *o = a->out + off;
     (void)acc;
@@ -237,17 +252,17 @@ static void NAME(selu_forward_row)(const NAME(Args) *a, long off, long len, doub
     }
 }
 
-static void NAME(selu_backward_row)(const NAME(Args) *a, long off, long len, double *acc) {
+static void NAME(selu_backward_row)(const NAME(Args) *a, long off, long len, REAL *acc) {
     ROW_POINTERS
     const REAL *z = a->p[0], *w = a->p[1];
     /* elu_backward's order: g·(w·z)·e^x on x <= 0 (the left slope at 0), g·z above */
-    double *positive = acc, *negative = acc ? acc + a->C : NULL;
+    REAL *positive = acc, *negative = acc ? acc + a->C : NULL;
     if (o && acc) FOR_EACH(
         REAL m = x[c] < 0 ? x[c] : 0, p = x[c] > 0 ? x[c] : 0;
         REAL e = EXP(m), e1 = EXPM1(m);
         o[c] = gc * (x[c] <= 0 ? w[c] * z[c] : z[c]) * (x[c] <= 0 ? e : (REAL)1);
-        positive[c] += (double)(p * gc);
-        negative[c] += (double)(e1 * gc););
+        positive[c] += (p * gc);
+        negative[c] += (e1 * gc););
     else if (o) FOR_EACH(
         REAL m = x[c] < 0 ? x[c] : 0;
         REAL e = EXP(m);
@@ -256,14 +271,14 @@ static void NAME(selu_backward_row)(const NAME(Args) *a, long off, long len, dou
         FOR_EACH(
             REAL m = x[c] < 0 ? x[c] : 0, p = x[c] > 0 ? x[c] : 0;
             REAL e = EXPM1(m);
-            positive[c] += (double)(p * gc);
-            negative[c] += (double)(e * gc););
+            positive[c] += (p * gc);
+            negative[c] += (e * gc););
     }
 }
 
 /* --- TSwish: x·σ(βx).  acc: Σ g·σ'(βx)·x² ------------------------------------------------------ */
 
-static void NAME(swish_forward_row)(const NAME(Args) *a, long off, long len, double *acc) {
+static void NAME(swish_forward_row)(const NAME(Args) *a, long off, long len, REAL *acc) {
     const REAL *x = a->x + off, *beta = a->p[0];
     REAL *o = a->out + off;
     (void)acc;
@@ -274,20 +289,20 @@ static void NAME(swish_forward_row)(const NAME(Args) *a, long off, long len, dou
     }
 }
 
-static void NAME(swish_backward_row)(const NAME(Args) *a, long off, long len, double *acc) {
+static void NAME(swish_backward_row)(const NAME(Args) *a, long off, long len, REAL *acc) {
     ROW_POINTERS
     const REAL *beta = a->p[0];
     /* silu_backward's order for the input gradient; sigmoid_backward's, then x², for β's */
     if (o && acc) FOR_EACH(
         REAL t = x[c] * beta[c], s = 1 / (1 + EXP(-t));
         o[c] = gc * s * (1 + t * (1 - s));
-        acc[c] += (double)(gc * (1 - s) * s * x[c] * x[c]););
+        acc[c] += (gc * (1 - s) * s * x[c] * x[c]););
     else if (o) FOR_EACH(
         REAL t = x[c] * beta[c], s = 1 / (1 + EXP(-t));
         o[c] = gc * s * (1 + t * (1 - s)););
     else if (acc) FOR_EACH(
         REAL t = x[c] * beta[c], s = 1 / (1 + EXP(-t));
-        acc[c] += (double)(gc * (1 - s) * s * x[c] * x[c]););
+        acc[c] += (gc * (1 - s) * s * x[c] * x[c]););
 }
 
 /* --- TGELU as back·gelu(u), u = x·scale.  forward p: scale, back; backward p: scale, 2z.
@@ -296,7 +311,7 @@ static void NAME(swish_backward_row)(const NAME(Args) *a, long off, long len, do
 #define GELU_ALPHA ((REAL)0.70710678118654752440)       /* 1/√2 */
 #define GELU_BETA ((REAL)0.39894228040143267794)        /* 1/√(2π) */
 
-static void NAME(gelu_forward_row)(const NAME(Args) *a, long off, long len, double *acc) {
+static void NAME(gelu_forward_row)(const NAME(Args) *a, long off, long len, REAL *acc) {
     const REAL *x = a->x + off, *scale = a->p[0], *back = a->p[1];
     REAL *o = a->out + off;
     (void)acc;
@@ -307,10 +322,10 @@ static void NAME(gelu_forward_row)(const NAME(Args) *a, long off, long len, doub
     }
 }
 
-static void NAME(gelu_backward_row)(const NAME(Args) *a, long off, long len, double *acc) {
+static void NAME(gelu_backward_row)(const NAME(Args) *a, long off, long len, REAL *acc) {
     ROW_POINTERS
     const REAL *scale = a->p[0], *double_z = a->p[1];
-    double *density = acc, *product = acc ? acc + a->C : NULL;
+    REAL *density = acc, *product = acc ? acc + a->C : NULL;
     /* gelu_backward's g·gelu'(u) = g·(Φ(u) + u·φ(u)) */
 #define GELU_TERMS                                                  \
         REAL u = x[c] * scale[c];                                   \
@@ -320,15 +335,15 @@ static void NAME(gelu_backward_row)(const NAME(Args) *a, long off, long len, dou
     if (o && acc) FOR_EACH(
         GELU_TERMS
         o[c] = slope * double_z[c];
-        density[c] += (double)(u * u * bell * gc);
-        product[c] += (double)(u * slope););
+        density[c] += (u * u * bell * gc);
+        product[c] += (u * slope););
     else if (o) FOR_EACH(
         GELU_TERMS
         o[c] = slope * double_z[c];);
     else if (acc) FOR_EACH(
         GELU_TERMS
-        density[c] += (double)(u * u * bell * gc);
-        product[c] += (double)(u * slope););
+        density[c] += (u * u * bell * gc);
+        product[c] += (u * slope););
 #undef GELU_TERMS
 }
 
@@ -339,7 +354,7 @@ static void NAME(gelu_backward_row)(const NAME(Args) *a, long off, long len, dou
 #define SLOPE_FLOOR ((REAL)1e-6)      /* δ */
 #define NAN_TO(v, value) ((v) == (v) ? (v) : (REAL)(value))
 
-static void NAME(signed_power_forward_row)(const NAME(Args) *a, long off, long len, double *acc) {
+static void NAME(signed_power_forward_row)(const NAME(Args) *a, long off, long len, REAL *acc) {
     const REAL *x = a->x + off, *z = a->p[0];
     REAL *o = a->out + off;
     (void)acc;
@@ -349,16 +364,16 @@ static void NAME(signed_power_forward_row)(const NAME(Args) *a, long off, long l
 
 /* the capped slope of the signed power from la = ln|x| (exponent e = z or k) */
 #define CAPPED_SLOPE(la, e, log_floor) \
-    ((e) * NAN_TO(EXP(((e) < 1 && (la) < (log_floor) ? (log_floor) : (la)) * ((e) - 1)), 1))
+    ((e) * NAN_TO(EXP((((e) < 1) & ((la) < (log_floor)) ? (log_floor) : (la)) * ((e) - 1)), 1))
 
-static void NAME(signed_power_backward_row)(const NAME(Args) *a, long off, long len, double *acc) {
+static void NAME(signed_power_backward_row)(const NAME(Args) *a, long off, long len, REAL *acc) {
     ROW_POINTERS
     const REAL *z = a->p[0];
     const REAL log_floor = LOG(SLOPE_FLOOR);
     if (o && acc) FOR_EACH(
         REAL la = LOG(FABS(x[c]));
         REAL power = COPYSIGN(EXP(la * z[c]), x[c]);
-        acc[c] += (double)(NAN_TO(power * la, 0) * gc);
+        acc[c] += (NAN_TO(power * la, 0) * gc);
         o[c] = CAPPED_SLOPE(la, z[c], log_floor) * gc;);
     else if (o) FOR_EACH(
         REAL la = LOG(FABS(x[c]));
@@ -366,7 +381,7 @@ static void NAME(signed_power_backward_row)(const NAME(Args) *a, long off, long 
     else if (acc) FOR_EACH(
         REAL la = LOG(FABS(x[c]));
         REAL power = COPYSIGN(EXP(la * z[c]), x[c]);
-        acc[c] += (double)(NAN_TO(power * la, 0) * gc););
+        acc[c] += (NAN_TO(power * la, 0) * gc););
 }
 
 /* --- TSQRT_tanh: x·tanh(e^{min(s, 20)}), s = sign(x)|x|^k.  With T = tanh(E), E = e^{min(s, 20)},
@@ -375,7 +390,7 @@ static void NAME(signed_power_backward_row)(const NAME(Args) *a, long off, long 
 
 #define EXP_CLAMP ((REAL)20)
 
-static void NAME(tanh_exp_power_forward_row)(const NAME(Args) *a, long off, long len, double *acc) {
+static void NAME(tanh_exp_power_forward_row)(const NAME(Args) *a, long off, long len, REAL *acc) {
     const REAL *x = a->x + off, *k = a->p[0];
     REAL *o = a->out + off;
     (void)acc;
@@ -387,7 +402,7 @@ static void NAME(tanh_exp_power_forward_row)(const NAME(Args) *a, long off, long
     }
 }
 
-static void NAME(tanh_exp_power_backward_row)(const NAME(Args) *a, long off, long len, double *acc) {
+static void NAME(tanh_exp_power_backward_row)(const NAME(Args) *a, long off, long len, REAL *acc) {
     ROW_POINTERS
     const REAL *k = a->p[0];
     const REAL log_floor = LOG(SLOPE_FLOOR);
@@ -399,7 +414,7 @@ static void NAME(tanh_exp_power_backward_row)(const NAME(Args) *a, long off, lon
         REAL q = e * (1 - t * t) * x[c];
     if (o && acc) FOR_EACH(
         TANH_EXP_TERMS
-        acc[c] += (double)(ds_dk * q * gc);
+        acc[c] += (ds_dk * q * gc);
         o[c] = (CAPPED_SLOPE(la, k[c], log_floor) * q + t) * gc;);
     else if (o) FOR_EACH(
         TANH_EXP_TERMS
@@ -407,7 +422,7 @@ static void NAME(tanh_exp_power_backward_row)(const NAME(Args) *a, long off, lon
         o[c] = (CAPPED_SLOPE(la, k[c], log_floor) * q + t) * gc;);
     else if (acc) FOR_EACH(
         TANH_EXP_TERMS
-        acc[c] += (double)(ds_dk * q * gc););
+        acc[c] += (ds_dk * q * gc););
 #undef TANH_EXP_TERMS
 }
 
@@ -419,7 +434,7 @@ static void NAME(tanh_exp_power_backward_row)(const NAME(Args) *a, long off, lon
 /* --- Fourier: b + Σ_k c_k cos(w_k x - φ_k), K = terms; p: c, φ, w (K values each, shared by all
        elements), b (one value).  acc (per k): Σ g·cos θ_k, Σ g·sin θ_k, Σ g·x·sin θ_k ------------ */
 
-static void NAME(fourier_forward_row)(const NAME(Args) *a, long off, long len, double *acc) {
+static void NAME(fourier_forward_row)(const NAME(Args) *a, long off, long len, REAL *acc) {
     const REAL *x = a->x + off, *amp = a->p[0], *phase = a->p[1], *freq = a->p[2];
     REAL *o = a->out + off;
     const REAL bias = a->p[3][0];
@@ -433,7 +448,7 @@ static void NAME(fourier_forward_row)(const NAME(Args) *a, long off, long len, d
     }
 }
 
-static void NAME(fourier_backward_row)(const NAME(Args) *a, long off, long len, double *acc) {
+static void NAME(fourier_backward_row)(const NAME(Args) *a, long off, long len, REAL *acc) {
     ROW_POINTERS
     const REAL *amp = a->p[0], *phase = a->p[1], *freq = a->p[2];
     const long C = a->C;
@@ -443,20 +458,20 @@ static void NAME(fourier_backward_row)(const NAME(Args) *a, long off, long len, 
     }
     for (int k = 0; k < a->terms; k++) {
         const REAL pk = phase[k], wk = freq[k], weight = -amp[k] * freq[k];
-        double *sum_cos = acc ? acc + (3L * k) * C : NULL;
-        double *sum_sin = acc ? acc + (3L * k + 1) * C : NULL;
-        double *sum_xsin = acc ? acc + (3L * k + 2) * C : NULL;
+        REAL *sum_cos = acc ? acc + (3L * k) * C : NULL;
+        REAL *sum_sin = acc ? acc + (3L * k + 1) * C : NULL;
+        REAL *sum_xsin = acc ? acc + (3L * k + 2) * C : NULL;
         if (o && acc) FOR_EACH(
             REAL theta = wk * x[c] - pk, s = SIN(theta), q = COS(theta);
             o[c] += weight * s;
-            sum_cos[c] += (double)(gc * q);
-            sum_sin[c] += (double)(gc * s);
-            sum_xsin[c] += (double)(gc * x[c] * s););
+            sum_cos[c] += (gc * q);
+            sum_sin[c] += (gc * s);
+            sum_xsin[c] += (gc * x[c] * s););
         else if (acc) FOR_EACH(
             REAL theta = wk * x[c] - pk, s = SIN(theta), q = COS(theta);
-            sum_cos[c] += (double)(gc * q);
-            sum_sin[c] += (double)(gc * s);
-            sum_xsin[c] += (double)(gc * x[c] * s););
+            sum_cos[c] += (gc * q);
+            sum_sin[c] += (gc * s);
+            sum_xsin[c] += (gc * x[c] * s););
         else if (o) {
 #pragma omp simd
             for (long c = 0; c < len; c++) o[c] += weight * SIN(wk * x[c] - pk);

@@ -131,7 +131,8 @@ def _gradient_operand(grad: Tensor, like: Tensor) -> tuple[Tensor, bool]:
     if grad.is_contiguous() and grad.dtype == like.dtype:
         return grad, False
     if grad.numel() and all(s == 0 for s in grad.stride()):
-        return grad.reshape(-1)[:1].to(like.dtype).contiguous(), True
+        # its first element as a view (reshape(-1) of an expanded tensor would copy all of it)
+        return grad[(0,) * grad.dim()].reshape(1).to(like.dtype).contiguous(), True
     return grad.to(like.dtype).contiguous(), False
 
 
