@@ -16,9 +16,17 @@ import platform
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from lib import cache
+
+# Vectorised loops over glibc's vector maths (libmvec): no errno (so the calls vectorise), no
+# contraction into fused multiply-adds (products and sums round as torch's do), and no builtin
+# sin/cos, which gcc would fuse into a scalar sincos call that has no vector version
+VECTOR_FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-ffp-contract=off", "-fno-builtin-sin",
+                "-fno-builtin-cos", "-fno-builtin-sinf", "-fno-builtin-cosf", "-fopenmp"]
+VECTOR_LIBRARIES = ["-lmvec", "-lm"]
 
 
 def cache_dir() -> Path:
@@ -43,9 +51,18 @@ def kernels_tag() -> str:
     ``ACTIVATION_BOOK_NATIVE`` not 0), else "kernels off". Part of the cache keys of sweep runs and
     chapters: the kernels and the torch code round differently, and a long training run turns a
     rounding difference into a different endpoint, so a result of one is not reused for the other."""
-    usable = os.environ.get("ACTIVATION_BOOK_NATIVE", "1") != "0" and platform.system() == "Linux" and \
-        compiler() is not None
-    return "kernels on" if usable else "kernels off"
+    return "kernels off" if _unusable() else "kernels on"
+
+
+def _unusable() -> str | None:
+    """Why no C library can be used here, or None."""
+    if os.environ.get("ACTIVATION_BOOK_NATIVE", "1") == "0":
+        return "ACTIVATION_BOOK_NATIVE=0"
+    if platform.system() != "Linux":
+        return f"the kernels are built for Linux (glibc's libmvec), not {platform.system()}"
+    if compiler() is None:
+        return "no C compiler (set CC, or install gcc)"
+    return None
 
 
 def compiler() -> str | None:
@@ -81,15 +98,34 @@ def build(source: Path, flags: list[str], libraries: list[str], cc: str) -> Path
 
 def load(source: Path, flags: list[str], libraries: list[str]) -> tuple[ctypes.CDLL | None, str]:
     """(the loaded library, "on: <path>"), or (None, "off: <why>")."""
-    if os.environ.get("ACTIVATION_BOOK_NATIVE", "1") == "0":
-        return None, "off: ACTIVATION_BOOK_NATIVE=0"
-    if platform.system() != "Linux":
-        return None, f"off: the kernels are built for Linux (glibc's libmvec), not {platform.system()}"
-    cc = compiler()
-    if cc is None:
-        return None, "off: no C compiler (set CC, or install gcc)"
+    reason = _unusable()
+    if reason:
+        return None, f"off: {reason}"
     try:
-        path = build(source, flags, libraries, cc)
+        path = build(source, flags, libraries, compiler())
         return ctypes.CDLL(str(path)), f"on: {path}"
     except (OSError, subprocess.SubprocessError) as error:
         return None, f"off: {error}"
+
+
+class Library:
+    """A C source built and loaded on the first `get()`; `declare(lib)` sets its functions' ctypes
+    signatures (an AttributeError there, a missing function, turns the library off)."""
+
+    def __init__(self, source: Path, declare: Callable[[ctypes.CDLL], None],
+                 flags: list[str] = VECTOR_FLAGS, libraries: list[str] = VECTOR_LIBRARIES):
+        self.source, self.declare, self.flags, self.libraries = source, declare, flags, libraries
+        self.loaded, self.lib, self.status = False, None, "not loaded yet"
+
+    def get(self) -> ctypes.CDLL | None:
+        """The library, or None (then `status` says why)."""
+        if not self.loaded:
+            self.loaded = True
+            lib, self.status = load(self.source, self.flags, self.libraries)
+            if lib is not None:
+                try:
+                    self.declare(lib)
+                except AttributeError as error:
+                    lib, self.status = None, f"off: {error}"
+            self.lib = lib
+        return self.lib

@@ -204,7 +204,8 @@ class DefaultTrain:
     # -- a whole swarm at once
     def pick_engine(self, p: Mapping[str, Any]) -> str:
         probe = p["factory"](int(p["width"]))
-        fused = swarm_fused.applies(int(p["hidden"]), probe, self.dtype)
+        # only where it may be picked: asking builds its library
+        fused = self.engine in ("auto", "fused") and swarm_fused.applies(int(p["hidden"]), probe, self.dtype)
         if self.engine == "fused" and not fused:
             why = swarm_fused.status() if swarm_fused.library() is None else \
                 "it trains one hidden layer of ReLU, tanh, sigmoid, Tanhshrink, fixed Snake or x + sin x"

@@ -7,7 +7,7 @@ sigmoid, Tanhshrink, Snake with a fixed scalar a, x + sin x); anything else keep
 drawn exactly as the modules would be, so every bee starts where its lone copy would; the
 arithmetic is that of `BatchedMLP.mse_forward` / `mse_backward` and torch.optim.SGD, op for op, so
 results agree with the torch engines to float rounding (`tests/test_swarm.py`). The library is built
-on first use by `lib.cbuild` (no compiler: `available()` is False and the torch engines run).
+on first use by `lib.cbuild` (no compiler: `library()` is None and the torch engines run).
 """
 from __future__ import annotations
 
@@ -27,36 +27,29 @@ from lib.ensemble import BatchedMLP
 
 COMPANION_FILES = ("swarm_fused.c",)     # hashed with this module by lib.provenance (a result cache key)
 SOURCE = Path(__file__).with_name(COMPANION_FILES[0])
-# -fno-builtin-sin/cos: no scalar sincos fusion (see lib.activations.native)
-FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-ffp-contract=off", "-fno-builtin-sin", "-fno-builtin-cos",
-         "-fno-builtin-sinf", "-fno-builtin-cosf", "-fopenmp"]
-LIBRARIES = ["-lmvec", "-lm"]
 KINDS = {nn.ReLU: 0, nn.Tanh: 1, nn.Sigmoid: 2, nn.Tanhshrink: 3, Snake: 4, XPlusSin: 5}
 SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
 
-_library: ctypes.CDLL | None = None
-_status = "not loaded yet"
-_loaded = False
+def _declare(lib: ctypes.CDLL) -> None:
+    pointer, long, integer, real = ctypes.c_void_p, ctypes.c_long, ctypes.c_int, ctypes.c_double
+    for suffix in SUFFIX.values():
+        fn = getattr(lib, f"swarm_train_{suffix}")
+        fn.argtypes = [pointer, pointer, long, long, long, pointer, pointer, pointer, pointer, integer,
+                       real, long, real, real, pointer, pointer, pointer, pointer, integer]
+        fn.restype = integer
+
+
+LIBRARY = cbuild.Library(SOURCE, _declare)
 
 
 def library() -> ctypes.CDLL | None:
-    global _library, _status, _loaded
-    if not _loaded:
-        _loaded = True
-        _library, _status = cbuild.load(SOURCE, FLAGS, LIBRARIES)
-        if _library is not None:
-            pointer, long, integer, real = ctypes.c_void_p, ctypes.c_long, ctypes.c_int, ctypes.c_double
-            for suffix in SUFFIX.values():
-                fn = getattr(_library, f"swarm_train_{suffix}")
-                fn.argtypes = [pointer, pointer, long, long, long, pointer, pointer, pointer, pointer, integer,
-                               real, long, real, real, pointer, pointer, pointer, pointer, integer]
-                fn.restype = integer
-    return _library
+    """The loaded library, or None (see `status()`); built on the first call."""
+    return LIBRARY.get()
 
 
 def status() -> str:
     library()
-    return _status
+    return LIBRARY.status
 
 
 def activation_kind(act: nn.Module) -> tuple[int, float] | None:

@@ -237,9 +237,9 @@ def test_batched_bees_start_exactly_where_built_modules_start(activation):
 def test_without_the_fused_library_auto_takes_the_torch_engines(monkeypatch):
     """Where the C library cannot be built (no compiler, ACTIVATION_BOOK_NATIVE=0), "auto" trains with the
     batched engine and asking for "fused" says why it cannot."""
-    monkeypatch.setattr(swarm_fused, "_loaded", True)
-    monkeypatch.setattr(swarm_fused, "_library", None)
-    monkeypatch.setattr(swarm_fused, "_status", "off: no C compiler (set CC, or install gcc)")
+    monkeypatch.setattr(swarm_fused.LIBRARY, "loaded", True)
+    monkeypatch.setattr(swarm_fused.LIBRARY, "lib", None)
+    monkeypatch.setattr(swarm_fused.LIBRARY, "status", "off: no C compiler (set CC, or install gcc)")
     out = swarm.default_train.swarm(2, 0, **static(width=3, hidden=1))
     assert out["engine"] == "batched"
     with pytest.raises(ValueError, match="no C compiler"):

@@ -31,20 +31,12 @@ from lib.activations import chunks
 
 COMPANION_FILES = ("native.c",)      # hashed with this module by lib.provenance (a result cache key)
 SOURCE = Path(__file__).with_name(COMPANION_FILES[0])
-# -fno-builtin-sin/cos: otherwise gcc fuses a sine and a cosine of one angle into a scalar sincos call,
-# which has no vector version, and the loop stays scalar
-FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-ffp-contract=off", "-fno-builtin-sin", "-fno-builtin-cos",
-         "-fno-builtin-sinf", "-fno-builtin-cosf", "-fopenmp"]
-LIBRARIES = ["-lmvec", "-lm"]
 FLAT_ROW = 1024        # one value per parameter: x read as rows of this many elements
 KERNELS = ("leaky", "hardswish", "selu", "swish", "gelu", "signed_power", "tanh_exp_power", "fourier")
 ACCUMULATORS = {"leaky": 1, "hardswish": 1, "selu": 2, "swish": 1, "gelu": 2, "signed_power": 1,
                 "tanh_exp_power": 1}     # Fourier: 3 per term
 SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
 
-_library: ctypes.CDLL | None = None
-_status = "not loaded yet"
-_loaded = False
 _switch = chunks.Switch()
 
 
@@ -58,26 +50,18 @@ def _declare(lib: ctypes.CDLL) -> None:
                 fn.restype = integer
 
 
+LIBRARY = cbuild.Library(SOURCE, _declare)
+
+
 def library() -> ctypes.CDLL | None:
     """The loaded kernels, or None (see `status()`); built on the first call."""
-    global _library, _status, _loaded
-    if _loaded:
-        return _library
-    _loaded = True
-    lib, _status = cbuild.load(SOURCE, FLAGS, LIBRARIES)
-    if lib is not None:
-        try:
-            _declare(lib)
-        except AttributeError as error:        # a library without one of the kernels
-            lib, _status = None, f"off: {error}"
-    _library = lib
-    return _library
+    return LIBRARY.get()
 
 
 def status() -> str:
-    """Whether the kernels are in use, and why not (after `library()` has been asked)."""
+    """Whether the kernels are in use, and why not."""
     library()
-    return _status if _switch.on else f"disabled in this block ({_status})"
+    return LIBRARY.status if _switch.on else f"disabled in this block ({LIBRARY.status})"
 
 
 def disabled() -> contextlib.AbstractContextManager[None]:
@@ -116,9 +100,8 @@ class Layout:
 
     def reduce(self, sums: Tensor, like: Tensor) -> Tensor:
         """One accumulator's column sums (float64), reduced to the parameter `like`."""
-        if like.dim() == 0 or self.flat:
-            return sums.sum().reshape(like.shape).to(like.dtype) if like.dim() == 0 else \
-                sums.sum().expand(like.shape).to(like.dtype)
+        if like.dim() == 0:
+            return sums.sum().to(like.dtype)
         result = sums.view(self.shape[1:])
         if like.dim() == len(self.shape):
             result = result.unsqueeze(0)
@@ -138,7 +121,7 @@ def _gradient_operand(grad: Tensor, like: Tensor) -> tuple[Tensor, bool]:
 
 def _call(kernel: str, direction: str, x: Tensor, grad: Tensor | None, out: Tensor | None,
           layout: Layout, params: list[Tensor], accumulators: int, terms: int = 0) -> Tensor | None:
-    fn = getattr(_library, f"{kernel}_{direction}_{SUFFIX[x.dtype]}")
+    fn = getattr(LIBRARY.lib, f"{kernel}_{direction}_{SUFFIX[x.dtype]}")
     g, g_scalar = (None, False) if grad is None else _gradient_operand(grad, x)
     acc = torch.empty(accumulators * layout.columns, dtype=torch.float64) if accumulators else None
     pointers = [p.data_ptr() for p in params] + [None] * (4 - len(params))
